@@ -1,0 +1,613 @@
+"""The service side of the durable-execution contract.
+
+Every state change happens here, inside one store transaction: starting executions,
+applying checkpoint batches, firing timers, completing callbacks, claiming and
+completing invocations. The engine is shared by the HTTP API (control plane) and
+the worker processes (data plane: the SDK's checkpoints go straight to the store).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from perdure import transitions as tr
+from perdure.errors import CallbackTimeout, InvalidParameterValue, ResourceConflict, ResourceNotFound
+from perdure.functions import FunctionSpec
+from perdure.history import error_payload, make_event, payload, strip_payloads
+from perdure.store.base import ExecutionRow, Store, Timer, Transaction
+
+REGION = "us-east-1"
+ACCOUNT = "000000000000"
+VERSION = "$LATEST"
+STATE_PAGE = 1000
+MAX_INVOCATION_FAILURES = 6
+MAX_CHECKPOINT_UPDATES = 250
+MAX_CHECKPOINT_BYTES = 750 * 1024
+MAX_EXECUTION_TIMEOUT_S = 366 * 86400
+MAX_INPUT_BYTES = 6 * 1024 * 1024
+TIMER_BATCH = 200
+
+Listener = Callable[[str, str], None]
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def function_arn(function_name: str) -> str:
+    return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{function_name}"
+
+
+def execution_arn(function_name: str, name: str, execution_id: str) -> str:
+    return f"{function_arn(function_name)}:{VERSION}/durable-execution/{name}/{execution_id}"
+
+
+def invocation_failure_delay_s(failures: int) -> float:
+    """Backoff before re-invoking after a crashed or timed-out invocation."""
+    return float(min(30.0, 0.25 * 2 ** (failures - 1)))
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """A claimed invocation: what a worker needs to run the handler once."""
+
+    arn: str
+    function_name: str
+    invocation_id: str
+    token: str
+    deadline_ms: int
+    operations: list[dict[str, Any]]
+    next_marker: str
+
+    def event(self) -> dict[str, Any]:
+        return {
+            "DurableExecutionArn": self.arn,
+            "CheckpointToken": self.token,
+            "InitialExecutionState": {"Operations": self.operations, "NextMarker": self.next_marker},
+        }
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How an invocation ended: the handler's output, or an error the platform saw."""
+
+    status: str  # SUCCEEDED | FAILED | PENDING | ERROR (crash, timeout, unhandled raise)
+    result: str | None = None
+    error: dict[str, Any] | None = None
+
+
+def _token(invocation_id: str, seq: int) -> str:
+    raw = f"{invocation_id}:{seq}:{uuid.uuid4().hex[:8]}".encode()
+    return base64.b64encode(raw).decode()
+
+
+def _invocation_of(token: str) -> str | None:
+    try:
+        return base64.b64decode(token.encode(), validate=True).decode().split(":", 1)[0]
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+class _Batch:
+    """Changes to one execution being assembled inside a transaction."""
+
+    def __init__(self, tx: Transaction, row: ExecutionRow, now: int) -> None:
+        self.tx = tx
+        self.row = row
+        self.now = now
+        self.changes: dict[str, Any] = {}
+        self.ops: dict[str, dict[str, Any]] = {}
+        self.dirty: dict[str, dict[str, Any]] = {}
+        self.events: list[dict[str, Any]] = []
+        self.closed = False
+
+    def load(self, ids: Sequence[str]) -> None:
+        missing = [i for i in ids if i not in self.ops]
+        if missing:
+            self.ops.update(self.tx.get_operations(self.row.arn, missing))
+
+    def set(self, **changes: Any) -> None:
+        for key, value in changes.items():
+            setattr(self.row, key, value)
+        self.changes.update(changes)
+
+    def put(self, op: dict[str, Any]) -> None:
+        self.ops[op["Id"]] = op
+        self.dirty[op["Id"]] = op
+
+    def event(self, event_type: str, op: dict[str, Any] | None, details: dict[str, Any]) -> None:
+        self.events.append(make_event(event_type, self.row.next_event_id, self.now, op, details))
+        self.set(next_event_id=self.row.next_event_id + 1)
+
+    def apply(self, fx: tr.Effects) -> None:
+        for event_type, op, details in fx.events:
+            self.event(event_type, op, details)
+        for op_id, kind in fx.cancel_timers:
+            self.tx.delete_timers(self.row.arn, op_id, kind)
+        for op_id, kind, due in fx.timers:
+            self.tx.set_timer(Timer(self.row.arn, op_id, kind, due))
+        for callback_id, op_id in fx.callbacks:
+            self.tx.put_callback(callback_id, self.row.arn, op_id)
+        if fx.wake:
+            self.wake()
+
+    def wake(self, at_ms: int | None = None) -> None:
+        """Ask for an invocation (now, or at ``at_ms``), unless one is already asked for sooner."""
+        due = self.now if at_ms is None else at_ms
+        if self.row.status == "RUNNING" and (self.row.ready_ms is None or due < self.row.ready_ms):
+            self.set(ready_ms=due)
+
+    def flush(self) -> None:
+        arn = self.row.arn
+        for op in self.dirty.values():
+            if "_pos" not in op:
+                op["_pos"] = self.row.op_pos + 1
+                self.set(op_pos=op["_pos"])
+            self.set(op_seq=self.row.op_seq + 1)
+            self.tx.put_operation(arn, op, int(op["_pos"]), self.row.op_seq)
+        self.dirty.clear()
+        self.tx.append_events(arn, self.events)
+        self.events = []
+        self.tx.update_execution(arn, self.changes)
+        self.changes = {}
+
+
+class Engine:
+    def __init__(self, store: Store, functions: dict[str, FunctionSpec] | None = None) -> None:
+        self.store = store
+        self.functions: dict[str, FunctionSpec] = dict(functions or {})
+        self._listeners: list[Listener] = []
+
+    # -- notifications -------------------------------------------------------------
+
+    def add_listener(self, listener: Listener) -> None:
+        """Called after commit with ("ready" | "closed", arn)."""
+        self._listeners.append(listener)
+
+    def _emit(self, kind: str, arn: str) -> None:
+        for listener in self._listeners:
+            listener(kind, arn)
+
+    def function(self, name: str) -> FunctionSpec:
+        spec = self.functions.get(name)
+        if spec is None:
+            raise ResourceNotFound(f"Function not found: {function_arn(name)}")
+        return spec
+
+    # -- control plane -------------------------------------------------------------
+
+    def start_execution(self, function_name: str, input_payload: str | None, name: str | None = None) -> tuple[ExecutionRow, bool]:
+        """Start (or, for a known execution name with the same input, find) an execution."""
+        spec = self.function(function_name)
+        if not spec.durable:
+            raise InvalidParameterValue(f"Function {function_name} has no DurableConfig: it is not a durable function")
+        if input_payload is not None and len(input_payload.encode()) > MAX_INPUT_BYTES:
+            raise InvalidParameterValue(f"Input payload is larger than {MAX_INPUT_BYTES} bytes")
+        execution_id = uuid.uuid4().hex
+        name = name or execution_id
+        now = now_ms()
+        timeout_s = int(spec.execution_timeout_s) if spec.execution_timeout_s else None
+        arn = execution_arn(function_name, name, execution_id)
+        row = ExecutionRow(
+            arn=arn, function_name=function_name, name=name, status="RUNNING",
+            input=input_payload, result=None, error=None, start_ms=now, end_ms=None,
+            timeout_s=timeout_s, retention_days=spec.retention_days, ready_ms=now,
+        )
+        with self.store.transaction() as tx:
+            if not tx.insert_execution(row):
+                existing = tx.find_execution(function_name, name)
+                assert existing is not None
+                if existing.input != input_payload:
+                    raise ResourceConflict(
+                        f"Durable execution {name} of {function_name} already exists with a different input"
+                    )
+                return existing, False
+            batch = _Batch(tx, row, now)
+            op = {
+                "Id": execution_id, "Type": "EXECUTION", "Status": "STARTED", "Name": name,
+                "StartTimestamp": now, "ExecutionDetails": {"InputPayload": input_payload or ""},
+            }
+            batch.put(op)
+            batch.event("ExecutionStarted", op, {
+                "Input": payload(input_payload), "ExecutionTimeout": timeout_s or MAX_EXECUTION_TIMEOUT_S,
+            })
+            if timeout_s:
+                tx.set_timer(Timer(arn, execution_id, "execution_timeout", now + timeout_s * 1000))
+            batch.flush()
+        self._emit("ready", arn)
+        return row, True
+
+    def get_execution(self, arn: str) -> ExecutionRow:
+        with self.store.transaction() as tx:
+            row = tx.get_execution(arn)
+        if row is None:
+            raise ResourceNotFound(f"Durable execution not found: {arn}")
+        return row
+
+    def history(self, arn: str, marker: str | None, max_items: int | None, reverse: bool, include_data: bool) -> tuple[list[dict[str, Any]], str | None]:
+        limit = _page_size(max_items, 1000)
+        with self.store.transaction() as tx:
+            row = tx.get_execution(arn)
+            if row is None:
+                raise ResourceNotFound(f"Durable execution not found: {arn}")
+            start = _int_marker(marker) if marker else (row.next_event_id if reverse else 0)
+            events = tx.events_page(arn, start, limit + 1, reverse)
+        next_marker = None
+        if len(events) > limit:
+            events = events[:limit]
+            next_marker = str(events[-1]["EventId"])
+        if not include_data:
+            events = [strip_payloads(e) for e in events]
+        return events, next_marker
+
+    def list_executions(self, function_name: str, statuses: Sequence[str], started_after_ms: int | None, started_before_ms: int | None, name: str | None, marker: str | None, max_items: int | None, reverse: bool) -> tuple[list[ExecutionRow], str | None]:
+        self.function(function_name)
+        limit = _page_size(max_items, 1000)
+        after: tuple[int, str] | None = None
+        if marker:
+            try:
+                start, arn = base64.urlsafe_b64decode(marker.encode()).decode().split("|", 1)
+                after = (int(start), arn)
+            except ValueError as exc:
+                raise InvalidParameterValue("Invalid Marker") from exc
+        with self.store.transaction() as tx:
+            rows = tx.list_executions(function_name, statuses, started_after_ms, started_before_ms, name, after, limit + 1, reverse)
+        next_marker = None
+        if len(rows) > limit:
+            rows = rows[:limit]
+            last = rows[-1]
+            next_marker = base64.urlsafe_b64encode(f"{last.start_ms}|{last.arn}".encode()).decode()
+        return rows, next_marker
+
+    def callback(self, callback_id: str, outcome: str, *, result: str | None = None, error: dict[str, Any] | None = None) -> None:
+        """Complete (SUCCEEDED / FAILED) a callback, or record a heartbeat (HEARTBEAT)."""
+        if result is not None and len(result.encode()) > tr.MAX_PAYLOAD_BYTES:
+            raise InvalidParameterValue(f"Callback result is larger than {tr.MAX_PAYLOAD_BYTES} bytes")
+        with self.store.transaction() as tx:
+            found = tx.get_callback(callback_id)
+            if found is None:
+                raise ResourceNotFound(f"Callback not found: {callback_id}")
+            arn, op_id = found
+            row = tx.get_execution(arn)
+            if row is None:
+                raise ResourceNotFound(f"Callback not found: {callback_id}")
+            if row.status != "RUNNING":
+                raise InvalidParameterValue(
+                    f"Callback {callback_id} belongs to execution {arn}, which is {row.status}"
+                )
+            batch = _Batch(tx, row, now_ms())
+            batch.load([op_id])
+            op = batch.ops[op_id]
+            if op["Status"] != "STARTED":
+                if op["Status"] == "TIMED_OUT":
+                    raise CallbackTimeout(f"Callback {callback_id} has timed out")
+                raise InvalidParameterValue(f"Callback {callback_id} is already {op['Status']}")
+            if outcome == "HEARTBEAT":
+                heartbeat = int(op.get("_heartbeat_s") or 0)
+                if heartbeat:
+                    tx.set_timer(Timer(arn, op_id, "heartbeat", batch.now + heartbeat * 1000))
+                return
+            fx = tr.Effects()
+            batch.put(tr.complete_callback(op, outcome, batch.now, fx, result=result, error=error))
+            batch.apply(fx)
+            batch.flush()
+        self._emit("ready", arn)
+
+    def stop_execution(self, arn: str, error: dict[str, Any] | None) -> int:
+        with self.store.transaction() as tx:
+            row = tx.get_execution(arn)
+            if row is None:
+                raise ResourceNotFound(f"Durable execution not found: {arn}")
+            if row.status != "RUNNING":
+                raise ResourceConflict(f"Durable execution {arn} is already {row.status}")
+            batch = _Batch(tx, row, now_ms())
+            if row.invocation_id is not None:
+                self._record_invocation_end(batch, {"ErrorType": "Execution.Stopped", "ErrorMessage": "Execution stopped"})
+            for op in tx.open_operations(arn):
+                if op["Type"] == "WAIT":
+                    fx = tr.Effects()
+                    stopped = dict(op, Status="CANCELLED", EndTimestamp=batch.now)
+                    fx.event("WaitCancelled", stopped, {"Error": error_payload(error)})
+                    batch.put(stopped)
+                    batch.apply(fx)
+                elif op["Type"] in ("CALLBACK", "CHAINED_INVOKE", "STEP") and op["Status"] != "SUCCEEDED":
+                    batch.put(dict(op, Status="STOPPED" if op["Type"] != "STEP" else "CANCELLED", EndTimestamp=batch.now))
+            self._finish(batch, "STOPPED", error=error or {"ErrorType": "Execution.Stopped", "ErrorMessage": "Execution stopped"})
+            batch.flush()
+            stopped_at = batch.now
+        self._emit("closed", arn)
+        return stopped_at
+
+    def delete_expired(self, limit: int = 100) -> int:
+        """Delete closed executions past their retention period, ``limit`` at a time."""
+        with self.store.transaction() as tx:
+            arns = tx.expired_executions(now_ms(), limit)
+            for arn in arns:
+                tx.delete_execution(arn)
+        return len(arns)
+
+    # -- data plane: what the SDK calls -------------------------------------------
+
+    def checkpoint(self, arn: str, token: str, updates: list[Any], client_token: str | None) -> dict[str, Any]:
+        if not isinstance(updates, list):
+            raise InvalidParameterValue("Updates must be a list")
+        if len(updates) > MAX_CHECKPOINT_UPDATES:
+            raise InvalidParameterValue(f"A checkpoint may carry at most {MAX_CHECKPOINT_UPDATES} updates, got {len(updates)}")
+        for index, update in enumerate(updates):
+            tr.validate_update(update, index)
+        size = sum(len((u.get("Payload") or "").encode()) for u in updates)
+        if size > MAX_CHECKPOINT_BYTES:
+            raise InvalidParameterValue(f"Checkpoint payloads total {size} bytes; the limit is {MAX_CHECKPOINT_BYTES}")
+        woke = False
+        with self.store.transaction() as tx:
+            row = tx.get_execution(arn)
+            if row is None:
+                raise ResourceNotFound(f"Durable execution not found: {arn}")
+            if client_token and client_token == row.last_client_token and token == row.last_token and row.last_response:
+                cached: dict[str, Any] = json.loads(row.last_response)
+                return cached
+            if row.token is None or token != row.token:
+                raise InvalidParameterValue("Invalid checkpoint token: it is stale, revoked or not for this execution")
+            batch = _Batch(tx, row, now_ms())
+            ids = [u["Id"] for u in updates] + [u["ParentId"] for u in updates if u.get("ParentId")]
+            batch.load(ids)
+            fx = tr.Effects()
+            try:
+                for update in updates:
+                    parent = update.get("ParentId")
+                    if parent and parent not in batch.ops:
+                        raise InvalidParameterValue(f"Operation {update['Id']}: parent {parent} does not exist")
+                    new_op = tr.apply_update(update, batch.ops.get(update["Id"]), batch.now, fx)
+                    if new_op is not None:
+                        batch.put(new_op)
+            except tr.NonDeterminism as exc:
+                return self._fail_nondeterministic(batch, str(exc))
+            batch.apply(fx)
+            for op in fx.invokes:
+                self._start_chained_invoke(batch, op)
+            if fx.closing is not None:
+                batch.set(closing=json.dumps(fx.closing))
+                new_token = None
+            else:
+                new_token = _token(row.invocation_id or "", row.token_seq + 1)
+            batch.flush()
+            woke = row.ready_ms is not None
+            changed = tx.operations_changed_since(arn, row.seen_seq)
+            response: dict[str, Any] = {"NewExecutionState": {"Operations": [tr.public(op) for op in changed]}}
+            if new_token is not None:
+                response["CheckpointToken"] = new_token
+            tx.update_execution(arn, {
+                "token": new_token, "token_seq": row.token_seq + 1, "seen_seq": row.op_seq,
+                "last_client_token": client_token, "last_token": token,
+                "last_response": json.dumps(response) if client_token else None,
+            })
+        if woke:
+            self._emit("ready", arn)
+        return response
+
+    def _fail_nondeterministic(self, batch: _Batch, message: str) -> dict[str, Any]:
+        """Fail the execution; the handler's token is revoked so it stops at once."""
+        error = {"ErrorType": "NonDeterministicExecutionError", "ErrorMessage": message}
+        batch.dirty.clear()
+        batch.events = []
+        batch.set(closing=json.dumps({"Status": "FAILED", "Error": error}), token=None)
+        batch.flush()
+        return {"NewExecutionState": {"Operations": []}}
+
+    def _start_chained_invoke(self, batch: _Batch, op: dict[str, Any]) -> None:
+        target = op["_invoke"]["FunctionName"]
+        fx = tr.Effects()
+        op = dict(op, Status="FAILED", EndTimestamp=batch.now)
+        error = {"ErrorType": "ResourceNotFoundException", "ErrorMessage": f"Chained invoke of {target} is not supported by this perdure version"}
+        op["ChainedInvokeDetails"] = {"Error": error}
+        fx.event("ChainedInvokeStarted", op, {"FunctionName": target, "Input": payload(op["_invoke"].get("Input"))})
+        fx.event("ChainedInvokeFailed", op, {"Error": error_payload(error)})
+        fx.wake = True
+        batch.put(op)
+        batch.apply(fx)
+
+    def get_state(self, arn: str, token: str, marker: str | None, max_items: int | None) -> dict[str, Any]:
+        limit = _page_size(max_items, STATE_PAGE)
+        with self.store.transaction() as tx:
+            row = tx.get_execution(arn)
+            if row is None:
+                raise ResourceNotFound(f"Durable execution not found: {arn}")
+            if row.invocation_id is None or _invocation_of(token) != row.invocation_id:
+                raise InvalidParameterValue("Invalid checkpoint token: it is stale, revoked or not for this execution")
+            page = tx.operations_page(arn, _int_marker(marker) if marker else 0, limit + 1)
+        response: dict[str, Any] = {"Operations": [tr.public(op) for _, op in page[:limit]]}
+        if len(page) > limit:
+            response["NextMarker"] = str(page[limit - 1][0])
+        return response
+
+    # -- scheduling ----------------------------------------------------------------
+
+    def claim(self, functions: Sequence[str] | None, limit: int, owner: str, lease_ms: int | None = None) -> list[Invocation]:
+        """Take up to ``limit`` executions that are due for an invocation."""
+        claimed: list[Invocation] = []
+        if limit <= 0:
+            return claimed
+        now = now_ms()
+        with self.store.transaction() as tx:
+            for row in tx.ready_executions(now, functions, limit):
+                spec = self.functions.get(row.function_name)
+                if spec is None:
+                    continue
+                invocation_id = uuid.uuid4().hex
+                token = _token(invocation_id, row.token_seq + 1)
+                timeout_ms = int(spec.timeout_s * 1000)
+                deadline = now + (min(timeout_ms, lease_ms) if lease_ms else timeout_ms)
+                page = tx.operations_page(row.arn, 0, STATE_PAGE + 1)
+                tx.update_execution(row.arn, {
+                    "invocation_id": invocation_id, "token": token, "token_seq": row.token_seq + 1,
+                    "invocation_start_ms": now, "invocation_deadline_ms": deadline, "owner": owner,
+                    "ready_ms": None, "seen_seq": row.op_seq,
+                })
+                claimed.append(Invocation(
+                    arn=row.arn, function_name=row.function_name, invocation_id=invocation_id,
+                    token=token, deadline_ms=now + timeout_ms,
+                    operations=[tr.public(op) for _, op in page[:STATE_PAGE]],
+                    next_marker=str(page[STATE_PAGE - 1][0]) if len(page) > STATE_PAGE else "",
+                ))
+        return claimed
+
+    def complete_invocation(self, arn: str, invocation_id: str, outcome: Outcome) -> None:
+        """Record how an invocation ended and decide what happens next."""
+        closed = ready = False
+        with self.store.transaction() as tx:
+            row = tx.get_execution(arn)
+            if row is None or row.invocation_id != invocation_id:
+                return  # a late report from an invocation already timed out or stopped
+            batch = _Batch(tx, row, now_ms())
+            if outcome.status == "ERROR":
+                self._apply_failure(batch, outcome.error or {"ErrorType": "Runtime.Unknown", "ErrorMessage": "invocation failed"})
+            else:
+                closing = json.loads(row.closing) if row.closing else None
+                self._record_invocation_end(batch, None)
+                if closing is not None:
+                    self._finish(batch, closing["Status"], result=closing.get("Result"), error=closing.get("Error"))
+                elif outcome.status == "SUCCEEDED":
+                    self._finish(batch, "SUCCEEDED", result=outcome.result)
+                elif outcome.status == "FAILED":
+                    self._finish(batch, "FAILED", error=outcome.error or {})
+                else:
+                    batch.set(failures=0)
+            batch.flush()
+            closed = row.status != "RUNNING"
+            ready = row.ready_ms is not None
+        if closed:
+            self._emit("closed", arn)
+        elif ready:
+            self._emit("ready", arn)
+
+    def _record_invocation_end(self, batch: _Batch, error: dict[str, Any] | None) -> None:
+        row = batch.row
+        details: dict[str, Any] = {
+            "StartTimestamp": row.invocation_start_ms, "EndTimestamp": batch.now,
+            "RequestId": row.invocation_id,
+        }
+        if error is not None:
+            details["Error"] = error_payload(error)
+        batch.event("InvocationCompleted", None, details)
+        batch.set(invocation_id=None, token=None, owner=None, invocation_start_ms=None, invocation_deadline_ms=None)
+
+    def _finish(self, batch: _Batch, status: str, *, result: str | None = None, error: dict[str, Any] | None = None) -> None:
+        row = batch.row
+        execution_id = row.arn.rsplit("/", 1)[-1]
+        batch.load([execution_id])
+        op = dict(batch.ops[execution_id], Status=status, EndTimestamp=batch.now)
+        batch.put(op)
+        if status == "SUCCEEDED":
+            batch.event("ExecutionSucceeded", op, {"Result": payload(result)})
+        elif status == "FAILED":
+            batch.event("ExecutionFailed", op, {"Error": error_payload(error)})
+        elif status == "TIMED_OUT":
+            batch.event("ExecutionTimedOut", op, {"Error": error_payload(error)})
+        else:
+            batch.event("ExecutionStopped", op, {"Error": error_payload(error)})
+        batch.set(
+            status=status, end_ms=batch.now, ready_ms=None, closing=None, token=None,
+            result=result, error=json.dumps(error) if error is not None else None,
+        )
+        batch.tx.delete_timers(row.arn)
+
+    def fire_due(self, limit: int = TIMER_BATCH) -> int:
+        """Fire due timers and expire overdue invocations; returns how many fired."""
+        now = now_ms()
+        woken: list[tuple[str, str]] = []
+        with self.store.transaction() as tx:
+            timers = tx.due_timers(now, limit)
+            for timer in timers:
+                kind = self._fire_timer(tx, timer, now)
+                if kind:
+                    woken.append((kind, timer.arn))
+            overdue = tx.expired_leases(now, limit)
+            for row in overdue:
+                self._expire_invocation(tx, row, now)
+                woken.append(("closed" if row.status != "RUNNING" else "ready", row.arn))
+        for kind, arn in woken:
+            self._emit(kind, arn)
+        return len(timers) + len(overdue)
+
+    def _fire_timer(self, tx: Transaction, timer: Timer, now: int) -> str | None:
+        tx.delete_timers(timer.arn, timer.op_id, timer.kind)
+        row = tx.get_execution(timer.arn)
+        if row is None or row.status != "RUNNING":
+            return None
+        batch = _Batch(tx, row, now)
+        if timer.kind == "execution_timeout":
+            if row.invocation_id is not None:
+                self._record_invocation_end(batch, {"ErrorType": "Execution.Timeout", "ErrorMessage": "Execution timed out"})
+            self._finish(batch, "TIMED_OUT", error={"ErrorType": "Execution.Timeout", "ErrorMessage": f"Execution timed out after {row.timeout_s} seconds"})
+            batch.flush()
+            return "closed"
+        batch.load([timer.op_id])
+        op = batch.ops.get(timer.op_id)
+        if op is None:
+            return None
+        fx = tr.Effects()
+        if timer.kind == "wait" and op["Status"] == "STARTED":
+            batch.put(tr.complete_wait(op, now, fx))
+        elif timer.kind == "retry" and op["Status"] == "PENDING":
+            batch.put(tr.step_ready(op))
+            fx.wake = True
+        elif timer.kind in ("timeout", "heartbeat") and op["Status"] == "STARTED":
+            error_type = "Callback.Timeout" if timer.kind == "timeout" else "Callback.Heartbeat"
+            message = "Callback timed out" if timer.kind == "timeout" else "Callback heartbeat timed out"
+            batch.put(tr.complete_callback(op, "TIMED_OUT", now, fx, error={"ErrorType": error_type, "ErrorMessage": message}))
+        else:
+            return None
+        batch.apply(fx)
+        batch.flush()
+        return "ready"
+
+    def _expire_invocation(self, tx: Transaction, row: ExecutionRow, now: int) -> None:
+        spec = self.functions.get(row.function_name)
+        timeout = spec.timeout_s if spec else 0
+        batch = _Batch(tx, row, now)
+        error = {"ErrorType": "Sandbox.Timedout", "ErrorMessage": f"Task timed out after {timeout:.2f} seconds"}
+        self._apply_failure(batch, error)
+        batch.flush()
+
+    def fail_invocation(self, arn: str, invocation_id: str, error: dict[str, Any]) -> None:
+        """The platform saw an invocation die (process exit, unhandled error)."""
+        self.complete_invocation(arn, invocation_id, Outcome("ERROR", error=error))
+
+    def _apply_failure(self, batch: _Batch, error: dict[str, Any]) -> None:
+        row = batch.row
+        closing = json.loads(row.closing) if row.closing else None
+        self._record_invocation_end(batch, error)
+        if closing is not None:
+            self._finish(batch, closing["Status"], result=closing.get("Result"), error=closing.get("Error"))
+            return
+        failures = row.failures + 1
+        if failures >= MAX_INVOCATION_FAILURES:
+            self._finish(batch, "FAILED", error=dict(error, ErrorMessage=f"{error['ErrorMessage']} (gave up after {failures} failed invocations)"))
+        else:
+            batch.set(failures=failures)
+            batch.wake(batch.now + int(invocation_failure_delay_s(failures) * 1000))
+
+    def next_wakeup_ms(self, functions: Sequence[str] | None = None) -> int | None:
+        with self.store.transaction() as tx:
+            return tx.next_wakeup_ms(functions)
+
+
+def _page_size(max_items: int | None, default: int) -> int:
+    if max_items is None or max_items == 0:
+        return default
+    if max_items < 0 or max_items > 1000:
+        raise InvalidParameterValue("MaxItems must be between 0 and 1000")
+    return max_items
+
+
+def _int_marker(marker: str) -> int:
+    try:
+        return int(marker)
+    except ValueError as exc:
+        raise InvalidParameterValue(f"Invalid Marker {marker!r}") from exc

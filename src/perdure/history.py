@@ -1,0 +1,48 @@
+"""History events in the service's shapes.
+
+Every event has EventType, EventId (1, 2, 3... per execution), EventTimestamp and a
+``<EventType>Details`` key, ``{}`` when there is nothing to say. Payloads are JSON
+text, exactly as checkpointed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+SUBTYPE_OF_TYPE = {"WAIT": "Wait", "CALLBACK": "Callback", "STEP": "Step"}
+
+
+def make_event(event_type: str, event_id: int, now_ms: int, op: dict[str, Any] | None, details: dict[str, Any]) -> dict[str, Any]:
+    event: dict[str, Any] = {"EventType": event_type, "EventId": event_id, "EventTimestamp": now_ms}
+    if op is not None:
+        sub_type = op.get("SubType") or SUBTYPE_OF_TYPE.get(op["Type"])
+        if sub_type and op["Type"] != "EXECUTION":
+            event["SubType"] = sub_type
+        event["Id"] = op["Id"]
+        if op.get("ParentId"):
+            event["ParentId"] = op["ParentId"]
+        if op.get("Name"):
+            event["Name"] = op["Name"]
+    event[f"{event_type}Details"] = details
+    return event
+
+
+def payload(value: str | None) -> dict[str, Any]:
+    """An EventResult/EventInput: ``{"Payload": text}`` (no key when there is no value)."""
+    return {} if value is None else {"Payload": value}
+
+
+def error_payload(error: dict[str, Any] | None) -> dict[str, Any]:
+    return {"Payload": error or {}}
+
+
+def strip_payloads(event: dict[str, Any]) -> dict[str, Any]:
+    """The event without inputs, results and error payloads (IncludeExecutionData=false)."""
+    out = dict(event)
+    key = f"{event['EventType']}Details"
+    details = dict(out.get(key) or {})
+    for field in ("Input", "Result", "Error"):
+        if field in details:
+            details[field] = {"Truncated": False}
+    out[key] = details
+    return out

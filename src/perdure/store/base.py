@@ -1,0 +1,196 @@
+"""The storage contract: everything the engine needs from a database, and nothing more.
+
+The engine owns every decision (transitions, tokens, event numbering); a store only
+keeps rows and answers queries inside a transaction. Both backends run the same SQL
+(``perdure.store.sql``); a backend only connects, opens transactions and, where the
+database can, wakes other processes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, fields
+from typing import Any, Protocol
+
+EXECUTION_COLUMNS = (
+    "arn",
+    "function_name",
+    "name",
+    "status",
+    "input",
+    "result",
+    "error",
+    "start_ms",
+    "end_ms",
+    "timeout_s",
+    "retention_days",
+    "next_event_id",
+    "op_seq",
+    "op_pos",
+    "token_seq",
+    "token",
+    "invocation_id",
+    "invocation_start_ms",
+    "invocation_deadline_ms",
+    "owner",
+    "seen_seq",
+    "ready_ms",
+    "failures",
+    "last_client_token",
+    "last_token",
+    "last_response",
+    "closing",
+)
+
+
+@dataclass
+class ExecutionRow:
+    """One durable execution. ``closing`` holds a terminal outcome that a checkpoint
+    recorded (EXECUTION SUCCEED/FAIL) and that becomes final when the invocation ends."""
+
+    arn: str
+    function_name: str
+    name: str
+    status: str
+    input: str | None
+    result: str | None
+    error: str | None
+    start_ms: int
+    end_ms: int | None
+    timeout_s: int | None
+    retention_days: int
+    next_event_id: int = 1
+    op_seq: int = 0
+    op_pos: int = 0
+    token_seq: int = 0
+    token: str | None = None
+    invocation_id: str | None = None
+    invocation_start_ms: int | None = None
+    invocation_deadline_ms: int | None = None
+    owner: str | None = None
+    seen_seq: int = 0
+    ready_ms: int | None = None
+    failures: int = 0
+    last_client_token: str | None = None
+    last_token: str | None = None
+    last_response: str | None = None
+    closing: str | None = None
+
+    def values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, c) for c in EXECUTION_COLUMNS)
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> ExecutionRow:
+        return cls(*row)
+
+
+assert tuple(f.name for f in fields(ExecutionRow)) == EXECUTION_COLUMNS
+
+
+@dataclass(frozen=True)
+class Timer:
+    arn: str
+    op_id: str
+    kind: str
+    due_ms: int
+
+
+class Transaction(Protocol):
+    """Reads and writes inside one database transaction."""
+
+    def get_execution(self, arn: str) -> ExecutionRow | None:
+        """The execution, locked for update until the transaction ends."""
+
+    def find_execution(self, function_name: str, name: str) -> ExecutionRow | None:
+        """The execution started under this function and execution name, if any."""
+
+    def insert_execution(self, row: ExecutionRow) -> bool:
+        """Insert; False when (function_name, name) is already taken."""
+
+    def update_execution(self, arn: str, changes: dict[str, Any]) -> None:
+        """Set the given columns of one execution."""
+
+    def delete_execution(self, arn: str) -> None:
+        """Remove an execution with its operations, events, timers and callbacks."""
+
+    def list_executions(
+        self,
+        function_name: str,
+        statuses: Sequence[str],
+        started_after_ms: int | None,
+        started_before_ms: int | None,
+        name: str | None,
+        after_key: tuple[int, str] | None,
+        limit: int,
+        reverse: bool,
+    ) -> list[ExecutionRow]:
+        """Executions of a function in start order (keyset-paginated by (start_ms, arn))."""
+
+    def expired_executions(self, now_ms: int, limit: int) -> list[str]:
+        """ARNs of closed executions whose retention period has passed."""
+
+    def get_operations(self, arn: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The stored operations with these ids (wire-shaped dicts)."""
+
+    def put_operation(self, arn: str, op: dict[str, Any], pos: int, seq: int) -> None:
+        """Insert or replace one operation; ``pos`` orders it, ``seq`` dates its last change."""
+
+    def operations_page(self, arn: str, after_pos: int, limit: int) -> list[tuple[int, dict[str, Any]]]:
+        """Operations in creation order after position ``after_pos``."""
+
+    def operations_changed_since(self, arn: str, seq: int) -> list[dict[str, Any]]:
+        """Operations changed after change number ``seq``, in creation order."""
+
+    def open_operations(self, arn: str) -> list[dict[str, Any]]:
+        """Operations that are not in a terminal status."""
+
+    def append_events(self, arn: str, events: Sequence[dict[str, Any]]) -> None:
+        """Append history events (each carries its EventId)."""
+
+    def events_page(self, arn: str, after_id: int, limit: int, reverse: bool) -> list[dict[str, Any]]:
+        """History events after (or, reversed, before) EventId ``after_id``."""
+
+    def set_timer(self, timer: Timer) -> None:
+        """Create or move a timer."""
+
+    def delete_timers(self, arn: str, op_id: str | None = None, kind: str | None = None) -> None:
+        """Delete an execution's timers, optionally only one operation's or one kind."""
+
+    def due_timers(self, now_ms: int, limit: int) -> list[Timer]:
+        """Timers due at ``now_ms``, earliest first (locked where the database can)."""
+
+    def next_wakeup_ms(self, functions: Sequence[str] | None) -> int | None:
+        """The earliest time anything is due: a timer or an execution ready to invoke."""
+
+    def put_callback(self, callback_id: str, arn: str, op_id: str) -> None:
+        """Remember which execution and operation a callback id belongs to."""
+
+    def get_callback(self, callback_id: str) -> tuple[str, str] | None:
+        """(arn, op_id) of a callback id."""
+
+    def ready_executions(self, now_ms: int, functions: Sequence[str] | None, limit: int) -> list[ExecutionRow]:
+        """Executions due for an invocation and not being invoked, locked for claiming."""
+
+    def expired_leases(self, now_ms: int, limit: int) -> list[ExecutionRow]:
+        """Executions whose running invocation passed its deadline or lost its lease."""
+
+
+class Store(Protocol):
+    """A database holding executions. Thread-safe; each thread gets its own connection."""
+
+    url: str
+
+    def transaction(self) -> AbstractContextManager[Transaction]:
+        """A write transaction: serialised with other writers, committed on success."""
+
+    def notify(self) -> None:
+        """Tell other processes that something became due (no-op where unsupported)."""
+
+    def close(self) -> None:
+        """Close this process's connections."""
+
+
+def iter_chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
