@@ -377,7 +377,7 @@ class Engine:
             else:
                 new_token = _token(row.invocation_id or "", row.token_seq + 1)
             batch.flush()
-            woke = row.ready_ms is not None
+            woke = row.ready_ms is not None or bool(fx.timers)
             changed = tx.operations_changed_since(arn, row.seen_seq)
             response: dict[str, Any] = {"NewExecutionState": {"Operations": [tr.public(op) for op in changed]}}
             if new_token is not None:
@@ -592,6 +592,10 @@ class Engine:
         else:
             batch.set(failures=failures)
             batch.wake(batch.now + int(invocation_failure_delay_s(failures) * 1000))
+
+    def ready_functions(self) -> list[str]:
+        with self.store.transaction() as tx:
+            return tx.ready_functions(now_ms())
 
     def next_wakeup_ms(self, functions: Sequence[str] | None = None) -> int | None:
         with self.store.transaction() as tx:

@@ -172,6 +172,9 @@ class Transaction(Protocol):
     def ready_executions(self, now_ms: int, functions: Sequence[str] | None, limit: int) -> list[ExecutionRow]:
         """Executions due for an invocation and not being invoked, locked for claiming."""
 
+    def ready_functions(self, now_ms: int) -> list[str]:
+        """Functions that have executions due for an invocation."""
+
     def expired_leases(self, now_ms: int, limit: int) -> list[ExecutionRow]:
         """Executions whose running invocation passed its deadline or lost its lease."""
 

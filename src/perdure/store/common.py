@@ -170,6 +170,9 @@ class SqlTransaction:
         params.append(limit)
         return [ExecutionRow.from_row(r) for r in self._exec(query, params).fetchall()]
 
+    def ready_functions(self, now_ms: int) -> list[str]:
+        return [r[0] for r in self._exec(sql.READY_FUNCTIONS, (now_ms,)).fetchall()]
+
     def expired_leases(self, now_ms: int, limit: int) -> list[ExecutionRow]:
         rows = self._exec(sql.EXPIRED_LEASES + self._lock, (now_ms, limit)).fetchall()
         return [ExecutionRow.from_row(r) for r in rows]

@@ -131,6 +131,10 @@ READY_EXECUTIONS = (
     f"SELECT {_COLS} FROM executions WHERE invocation_id IS NULL AND ready_ms IS NOT NULL "
     "AND ready_ms <= ?"
 )
+READY_FUNCTIONS = (
+    "SELECT DISTINCT function_name FROM executions WHERE invocation_id IS NULL "
+    "AND ready_ms IS NOT NULL AND ready_ms <= ?"
+)
 EXPIRED_LEASES = (
     f"SELECT {_COLS} FROM executions WHERE invocation_id IS NOT NULL "
     "AND invocation_deadline_ms <= ? ORDER BY invocation_deadline_ms LIMIT ?"

@@ -1,0 +1,319 @@
+"""The Lambda-compatible HTTP API (rest-json, as botocore's ``lambda`` model defines it).
+
+Routing is done on the raw path: execution ARNs contain ``/`` and arrive
+percent-encoded, which a decoded-path router would split apart.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+import anyio.to_thread
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
+
+from perdure.engine import MAX_INPUT_BYTES, Engine, function_arn
+from perdure.errors import InvalidParameterValue, RequestTooLarge, ResourceNotFound, ServiceError
+from perdure.runtime import Runtime
+from perdure.store.base import ExecutionRow
+
+log = logging.getLogger("perdure.api")
+
+MAX_BODY_BYTES = MAX_INPUT_BYTES + 64 * 1024
+STATUSES = {"RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED"}
+EXEC_SUFFIXES = ("checkpoint", "state", "history", "stop")
+
+Handler = Callable[[Request, str, str], Awaitable[Response]]
+
+
+class InvalidRequestContent(ServiceError):
+    code = "InvalidRequestContentException"
+    status = 400
+    error_kind = "User"
+    message_key = "message"
+
+
+def to_wire(value: Any) -> Any:
+    """Epoch-millisecond ``*Timestamp`` fields become epoch seconds, as rest-json expects."""
+    if isinstance(value, dict):
+        return {
+            k: (v / 1000 if k.endswith("Timestamp") and isinstance(v, int) else to_wire(v))
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [to_wire(v) for v in value]
+    return value
+
+
+def _error_response(exc: ServiceError, request_id: str) -> Response:
+    return JSONResponse(
+        exc.to_body(),
+        status_code=exc.status,
+        headers={"x-amzn-ErrorType": exc.code, "x-amzn-RequestId": request_id},
+    )
+
+
+def _bool(params: dict[str, list[str]], key: str) -> bool:
+    return (params.get(key) or ["false"])[0].lower() == "true"
+
+
+def _int(params: dict[str, list[str]], key: str) -> int | None:
+    raw = (params.get(key) or [None])[0]
+    if raw is None or raw == "":
+        return None
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise InvalidParameterValue(f"{key} must be an integer") from exc
+
+
+def _timestamp_ms(params: dict[str, list[str]], key: str) -> int | None:
+    raw = (params.get(key) or [None])[0]
+    if not raw:
+        return None
+    try:
+        return int(float(raw) * 1000)
+    except ValueError:
+        from datetime import datetime
+
+        try:
+            return int(datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp() * 1000)
+        except ValueError as exc:
+            raise InvalidParameterValue(f"{key} must be a timestamp") from exc
+
+
+def execution_summary(row: ExecutionRow) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "DurableExecutionArn": row.arn,
+        "DurableExecutionName": row.name,
+        "FunctionArn": f"{function_arn(row.function_name)}:$LATEST",
+        "Status": row.status,
+        "StartTimestamp": row.start_ms,
+    }
+    if row.end_ms is not None:
+        out["EndTimestamp"] = row.end_ms
+    return out
+
+
+def execution_detail(row: ExecutionRow, include_data: bool = True) -> dict[str, Any]:
+    out = execution_summary(row)
+    out["Version"] = "$LATEST"
+    out["DurableConfig"] = {"RetentionPeriodInDays": row.retention_days}
+    if row.timeout_s:
+        out["DurableConfig"]["ExecutionTimeout"] = row.timeout_s
+        out["ExpectedExecutionTimeoutTimestamp"] = row.start_ms + row.timeout_s * 1000
+    if include_data:
+        out["ExecutionDataIncluded"] = True
+        if row.input is not None:
+            out["InputPayload"] = row.input
+        if row.result is not None:
+            out["Result"] = row.result
+    if row.error is not None:
+        out["Error"] = json.loads(row.error)
+    return out
+
+
+class LambdaApi:
+    """An ASGI app serving the durable-execution subset of the Lambda API."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.engine: Engine = runtime.engine
+        self._routes: list[tuple[str, re.Pattern[str], Handler]] = [
+            ("POST", re.compile(r"^/2015-03-31/functions/(?P<id>[^/]+)/invocations$"), self.invoke),
+            ("GET", re.compile(r"^/2025-12-01/functions/(?P<id>[^/]+)/durable-executions$"), self.list_executions),
+            ("POST", re.compile(r"^/2025-12-01/durable-execution-callbacks/(?P<id>[^/]+)/(?P<op>succeed|fail|heartbeat)$"), self.callback),
+            ("POST", re.compile(r"^/2025-12-01/durable-executions/(?P<id>.+)/checkpoint$"), self.checkpoint),
+            ("GET", re.compile(r"^/2025-12-01/durable-executions/(?P<id>.+)/state$"), self.state),
+            ("GET", re.compile(r"^/2025-12-01/durable-executions/(?P<id>.+)/history$"), self.history),
+            ("POST", re.compile(r"^/2025-12-01/durable-executions/(?P<id>.+)/stop$"), self.stop),
+            ("GET", re.compile(r"^/2025-12-01/durable-executions/(?P<id>.+)$"), self.get_execution),
+            ("GET", re.compile(r"^/ping$"), self.ping),
+        ]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            message = await receive()
+            while message["type"] != "lifespan.shutdown":
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                message = await receive()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        request = Request(scope, receive)
+        response = await self.dispatch(request)
+        await response(scope, receive, send)
+
+    async def dispatch(self, request: Request) -> Response:
+        request_id = str(uuid.uuid4())
+        raw_path = request.scope.get("raw_path") or request.url.path.encode()
+        path = raw_path.decode("latin-1").split("?", 1)[0]
+        try:
+            for method, pattern, handler in self._routes:
+                match = pattern.match(path)
+                if match and request.method == method:
+                    groups = match.groupdict()
+                    response = await handler(request, unquote(groups.get("id", "")), groups.get("op", ""))
+                    response.headers["x-amzn-RequestId"] = request_id
+                    return response
+            raise ResourceNotFound(f"No such API: {request.method} {path}")
+        except ServiceError as exc:
+            return _error_response(exc, request_id)
+        except Exception:
+            log.exception("request %s %s failed", request.method, path)
+            return _error_response(ServiceError("Internal error; see the perdure server log"), request_id)
+
+    async def _body(self, request: Request) -> bytes:
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            raise RequestTooLarge(f"Request must be smaller than {MAX_BODY_BYTES} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                raise RequestTooLarge(f"Request must be smaller than {MAX_BODY_BYTES} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def _json(self, request: Request) -> dict[str, Any]:
+        body = await self._body(request)
+        if not body:
+            return {}
+        try:
+            data = json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise InvalidParameterValue(f"Request body is not valid JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise InvalidParameterValue("Request body must be a JSON object")
+        return data
+
+    @staticmethod
+    def _params(request: Request) -> dict[str, list[str]]:
+        return parse_qs(request.url.query, keep_blank_values=True)
+
+    async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await anyio.to_thread.run_sync(fn, *args)
+
+    # -- handlers ------------------------------------------------------------------
+
+    async def ping(self, request: Request, _id: str, _op: str) -> Response:
+        return JSONResponse({"status": "ok", "functions": sorted(self.engine.functions)})
+
+    async def invoke(self, request: Request, function: str, _op: str) -> Response:
+        from perdure.template import parse_function_name
+
+        name = parse_function_name(function)
+        body = await self._body(request)
+        text: str | None = None
+        if body.strip():
+            try:
+                text = body.decode()
+                json.loads(text)
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise InvalidRequestContent(f"Could not parse request body into json: {exc}") from exc
+        invocation_type = request.headers.get("x-amz-invocation-type", "RequestResponse")
+        if invocation_type not in ("RequestResponse", "Event", "DryRun"):
+            raise InvalidParameterValue(f"Unsupported X-Amz-Invocation-Type {invocation_type!r}")
+        spec = self.engine.function(name)
+        if invocation_type == "DryRun":
+            return Response(status_code=204)
+        execution_name = request.headers.get("x-amz-durable-execution-name")
+        if execution_name is not None and not re.fullmatch(r"[a-zA-Z0-9_-]{1,64}", execution_name):
+            raise InvalidParameterValue("X-Amz-Durable-Execution-Name must be 1-64 characters of [a-zA-Z0-9_-]")
+        if not spec.durable:
+            raise InvalidParameterValue(f"Function {name} is not a durable function (no DurableConfig)")
+        row, _ = await self._run(self.engine.start_execution, name, text, execution_name)
+        headers = {"X-Amz-Durable-Execution-Arn": row.arn, "X-Amz-Executed-Version": "$LATEST"}
+        if invocation_type == "Event":
+            return Response(status_code=202, headers=headers)
+        row = await self._run(self.runtime.wait, row.arn)
+        if row.status == "SUCCEEDED":
+            return Response(content=(row.result or "null").encode(), status_code=200, headers=headers, media_type="application/json")
+        error = json.loads(row.error) if row.error else {}
+        headers["X-Amz-Function-Error"] = "Unhandled"
+        body_out = {"errorType": error.get("ErrorType", row.status), "errorMessage": error.get("ErrorMessage", row.status)}
+        return JSONResponse(body_out, status_code=200, headers=headers)
+
+    async def checkpoint(self, request: Request, arn: str, _op: str) -> Response:
+        data = await self._json(request)
+        token = data.get("CheckpointToken")
+        if not isinstance(token, str) or not token:
+            raise InvalidParameterValue("CheckpointToken is required")
+        client_token = data.get("ClientToken")
+        response = await self._run(self.engine.checkpoint, arn, token, data.get("Updates") or [], client_token)
+        return JSONResponse(to_wire(response))
+
+    async def state(self, request: Request, arn: str, _op: str) -> Response:
+        params = self._params(request)
+        token = (params.get("CheckpointToken") or [""])[0]
+        if not token:
+            raise InvalidParameterValue("CheckpointToken is required")
+        marker = (params.get("Marker") or [None])[0] or None
+        response = await self._run(self.engine.get_state, arn, token, marker, _int(params, "MaxItems"))
+        return JSONResponse(to_wire(response))
+
+    async def get_execution(self, request: Request, arn: str, _op: str) -> Response:
+        params = self._params(request)
+        include = _bool(params, "IncludeExecutionData") if "IncludeExecutionData" in params else True
+        row = await self._run(self.engine.get_execution, arn)
+        return JSONResponse(to_wire(execution_detail(row, include)))
+
+    async def history(self, request: Request, arn: str, _op: str) -> Response:
+        params = self._params(request)
+        marker = (params.get("Marker") or [None])[0] or None
+        events, next_marker = await self._run(
+            self.engine.history, arn, marker, _int(params, "MaxItems"),
+            _bool(params, "ReverseOrder"), _bool(params, "IncludeExecutionData"),
+        )
+        out: dict[str, Any] = {"Events": to_wire(events)}
+        if next_marker:
+            out["NextMarker"] = next_marker
+        return JSONResponse(out)
+
+    async def list_executions(self, request: Request, function: str, _op: str) -> Response:
+        from perdure.template import parse_function_name
+
+        params = self._params(request)
+        statuses = params.get("Statuses") or []
+        bad = [s for s in statuses if s not in STATUSES]
+        if bad:
+            raise InvalidParameterValue(f"Unknown status {bad[0]!r}; expected one of {sorted(STATUSES)}")
+        rows, marker = await self._run(
+            self.engine.list_executions, parse_function_name(function), statuses,
+            _timestamp_ms(params, "StartedAfter"), _timestamp_ms(params, "StartedBefore"),
+            (params.get("DurableExecutionName") or [None])[0],
+            (params.get("Marker") or [None])[0] or None, _int(params, "MaxItems"), _bool(params, "ReverseOrder"),
+        )
+        out: dict[str, Any] = {"DurableExecutions": [to_wire(execution_summary(r)) for r in rows]}
+        if marker:
+            out["NextMarker"] = marker
+        return JSONResponse(out)
+
+    async def stop(self, request: Request, arn: str, _op: str) -> Response:
+        data = await self._json(request)
+        stopped_at = await self._run(self.engine.stop_execution, arn, data or None)
+        return JSONResponse({"StopTimestamp": stopped_at / 1000})
+
+    async def callback(self, request: Request, callback_id: str, op: str) -> Response:
+        if op == "succeed":
+            body = await self._body(request)
+            try:
+                result = body.decode() if body else None
+            except UnicodeDecodeError as exc:
+                raise InvalidParameterValue("Callback result must be UTF-8 text") from exc
+            await self._run(lambda: self.engine.callback(callback_id, "SUCCEEDED", result=result))
+        elif op == "fail":
+            data = await self._json(request)
+            # The request's payload is the ErrorObject itself.
+            await self._run(lambda: self.engine.callback(callback_id, "FAILED", error=data))
+        else:
+            await self._run(self.engine.callback, callback_id, "HEARTBEAT")
+        return JSONResponse({})

@@ -1,0 +1,82 @@
+"""The SDK's ``DurableServiceClient`` backed directly by the engine.
+
+Worker processes hand this to the official SDK (through its
+``DurableExecutionInvocationInputWithClient`` hook), so a checkpoint is one
+database transaction: no HTTP and no boto3 on the hot path. Errors are raised as
+the SDK's own exception types, classified exactly as it classifies AWS errors.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_durable_execution_sdk_python.exceptions import CheckpointError, GetExecutionStateError
+from aws_durable_execution_sdk_python.lambda_service import (
+    CheckpointOutput,
+    CheckpointUpdatedExecutionState,
+    Operation,
+    OperationUpdate,
+    StateOutput,
+)
+
+from perdure.engine import Engine
+from perdure.errors import ServiceError
+
+
+class EngineServiceClient:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def checkpoint(
+        self,
+        durable_execution_arn: str,
+        checkpoint_token: str,
+        updates: list[OperationUpdate],
+        client_token: str | None,
+    ) -> CheckpointOutput:
+        try:
+            response = self._engine.checkpoint(
+                durable_execution_arn, checkpoint_token, [u.to_dict() for u in updates], client_token
+            )
+        except ServiceError as exc:
+            raise CheckpointError.from_exception(_as_client_error(exc)) from None
+        state = response["NewExecutionState"]
+        return CheckpointOutput(
+            checkpoint_token=response.get("CheckpointToken"),
+            new_execution_state=CheckpointUpdatedExecutionState(
+                operations=[Operation.from_json_dict(op) for op in state["Operations"]],
+                next_marker=state.get("NextMarker"),
+            ),
+        )
+
+    def get_execution_state(
+        self,
+        durable_execution_arn: str,
+        checkpoint_token: str,
+        next_marker: str,
+        max_items: int = 1000,
+    ) -> StateOutput:
+        try:
+            response = self._engine.get_state(durable_execution_arn, checkpoint_token, next_marker or None, max_items)
+        except ServiceError as exc:
+            raise GetExecutionStateError.from_exception(_as_client_error(exc)) from None
+        return StateOutput(
+            operations=[Operation.from_json_dict(op) for op in response["Operations"]],
+            next_marker=response.get("NextMarker"),
+        )
+
+
+class _ClientError(Exception):
+    """Carries a service error in botocore's ``response`` shape for the SDK's classifier."""
+
+    def __init__(self, message: str, response: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.response = response
+
+
+def _as_client_error(exc: ServiceError) -> _ClientError:
+    response = {
+        "Error": {"Code": exc.code, "Message": exc.message},
+        "ResponseMetadata": {"HTTPStatusCode": exc.status},
+    }
+    return _ClientError(f"An error occurred ({exc.code}): {exc.message}", response)
