@@ -36,6 +36,7 @@ __all__ = [
     "RuleConfig",
     "SpeakersConfig",
     "load_config",
+    "option_rows",
     "options_table",
     "parse_config",
 ]
