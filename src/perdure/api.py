@@ -27,6 +27,7 @@ from perdure.store.base import ExecutionRow
 log = logging.getLogger("perdure.api")
 
 MAX_BODY_BYTES = MAX_INPUT_BYTES + 64 * 1024
+DRAIN_LIMIT_BYTES = 64 * 1024 * 1024
 STATUSES = {"RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED"}
 EXEC_SUFFIXES = ("checkpoint", "state", "history", "stop")
 
@@ -171,16 +172,18 @@ class LambdaApi:
             return _error_response(ServiceError("Internal error; see the perdure server log"), request_id)
 
     async def _body(self, request: Request) -> bytes:
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-            raise RequestTooLarge(f"Request must be smaller than {MAX_BODY_BYTES} bytes")
         chunks: list[bytes] = []
         size = 0
         async for chunk in request.stream():
             size += len(chunk)
-            if size > MAX_BODY_BYTES:
-                raise RequestTooLarge(f"Request must be smaller than {MAX_BODY_BYTES} bytes")
-            chunks.append(chunk)
+            if size <= MAX_BODY_BYTES:
+                chunks.append(chunk)
+            elif size > DRAIN_LIMIT_BYTES:
+                break
+        if size > MAX_BODY_BYTES:
+            # Read (and drop) a moderately oversized body first, so the client gets the
+            # error instead of a connection reset while it is still sending.
+            raise RequestTooLarge(f"Request must be smaller than {MAX_BODY_BYTES} bytes")
         return b"".join(chunks)
 
     async def _json(self, request: Request) -> dict[str, Any]:
@@ -271,7 +274,8 @@ class LambdaApi:
         marker = (params.get("Marker") or [None])[0] or None
         events, next_marker = await self._run(
             self.engine.history, arn, marker, _int(params, "MaxItems"),
-            _bool(params, "ReverseOrder"), _bool(params, "IncludeExecutionData"),
+            _bool(params, "ReverseOrder"),
+            _bool(params, "IncludeExecutionData") if "IncludeExecutionData" in params else True,
         )
         out: dict[str, Any] = {"Events": to_wire(events)}
         if next_marker:

@@ -108,7 +108,11 @@ def _base_op(update: dict[str, Any], now_ms: int, status: str) -> dict[str, Any]
 
 
 def check_deterministic(update: dict[str, Any], stored: dict[str, Any]) -> None:
+    """A START must match the stored operation exactly; other actions in what they carry."""
+    strict = update["Action"] == "START"
     for key, label in (("Type", "type"), ("SubType", "subtype"), ("Name", "name"), ("ParentId", "parent")):
+        if not strict and key != "Type" and key not in update:
+            continue
         if (update.get(key) or None) != (stored.get(key) or None):
             raise NonDeterminism(
                 f"Non-deterministic execution: operation {stored['Id']} "
@@ -122,7 +126,7 @@ def check_deterministic(update: dict[str, Any], stored: dict[str, Any]) -> None:
 def apply_update(update: dict[str, Any], stored: dict[str, Any] | None, now_ms: int, fx: Effects) -> dict[str, Any] | None:
     """Apply one handler update; return the new operation (None when nothing changes)."""
     action = update["Action"]
-    if stored is not None and action == "START":
+    if stored is not None:
         check_deterministic(update, stored)
     if stored is not None and stored["Status"] in TERMINAL:
         raise InvalidParameterValue(

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Sets up everything perdure and podscribe need on a fresh Debian/Ubuntu machine:
+# system packages (audio tools), a virtual environment in .venv with both packages
+# installed in editable mode, and PostgreSQL running if it is installed.
+# Safe to run again: each step is skipped when already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+need_apt=()
+command -v espeak-ng >/dev/null 2>&1 || need_apt+=(espeak-ng)
+command -v sox >/dev/null 2>&1 || need_apt+=(sox)
+command -v ffmpeg >/dev/null 2>&1 || need_apt+=(ffmpeg)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    echo "setup: installing ${need_apt[*]}"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  else
+    echo "setup: please install ${need_apt[*]} (used to make test speech and decode audio)" >&2
+  fi
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv"
+  "$PYTHON" -m venv .venv
+fi
+stamp=.venv/.perdure-installed
+deps="pyproject.toml podscribe/pyproject.toml scripts/setup.sh"
+if [ ! -f "$stamp" ] || [ -n "$(find $deps -newer "$stamp" 2>/dev/null)" ]; then
+  echo "setup: installing perdure and podscribe into .venv"
+  .venv/bin/python -m pip install -q --upgrade pip >/dev/null
+  .venv/bin/python -m pip install -q -e ".[test,postgres]" -e "./podscribe[test]"
+  # Resemblyzer ships the speaker-encoder weights podscribe runs in numpy; its declared
+  # dependencies would pull torch, which we do not need.
+  .venv/bin/python -m pip install -q --no-deps "resemblyzer==0.1.4"
+  # The conformance validator declares Python >= 3.14 but runs on 3.11 (test-only).
+  .venv/bin/python -m pip install -q --ignore-requires-python "aws-durable-execution-conformance-tests==1.0.0"
+  touch "$stamp"
+fi
+
+# PostgreSQL: started when installed and not running (the PostgreSQL tests need it).
+if command -v pg_ctlcluster >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+  echo "setup: starting PostgreSQL"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+fi

@@ -1,0 +1,121 @@
+"""Test helpers: a real ``perdure serve`` process and a boto3 client for it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+ROOT = Path(__file__).resolve().parent.parent
+HANDLERS = ROOT / "tests" / "handlers"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def lambda_client(url: str, read_timeout: int = 120) -> Any:
+    return boto3.client(
+        "lambda",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(retries={"max_attempts": 1}, read_timeout=read_timeout, connect_timeout=5),
+    )
+
+
+class Server:
+    """``perdure serve`` in a child process, restartable on the same database."""
+
+    def __init__(self, db_path: Path, template: Path = HANDLERS / "template.yaml", workers: int = 1) -> None:
+        self.db_url = f"sqlite:///{db_path}"
+        self.template = template
+        self.workers = workers
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = db_path.with_suffix(".log")
+
+    def start(self) -> Server:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "perdure", "serve", "--template", str(self.template), "--db", self.db_url,
+             "--port", str(self.port), "--workers", str(self.workers)],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log_path.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/ping", timeout=1) as r:
+                    if r.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("server did not start")
+
+    def kill(self) -> None:
+        """SIGKILL the server and its worker processes (the whole process group)."""
+        if self.proc is not None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+            self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+            self.proc = None
+
+    def client(self) -> Any:
+        return lambda_client(self.url)
+
+
+def wait_for_status(client: Any, arn: str, timeout: float = 30) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        execution: dict[str, Any] = client.get_durable_execution(DurableExecutionArn=arn)
+        if execution["Status"] != "RUNNING" or time.monotonic() > deadline:
+            return execution
+        time.sleep(0.1)
+
+
+def history(client: Any, arn: str) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    marker: str | None = None
+    while True:
+        kwargs: dict[str, Any] = {"DurableExecutionArn": arn, "IncludeExecutionData": True}
+        if marker:
+            kwargs["Marker"] = marker
+        page = client.get_durable_execution_history(**kwargs)
+        events.extend(page["Events"])
+        marker = page.get("NextMarker")
+        if not marker:
+            return events
+
+
+def wait_for_event(client: Any, arn: str, event_type: str, timeout: float = 30) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for event in history(client, arn):
+            if event["EventType"] == event_type:
+                return event
+        time.sleep(0.1)
+    raise AssertionError(f"no {event_type} event within {timeout} s: {json.dumps(history(client, arn), default=str)[:3000]}")
