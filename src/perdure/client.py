@@ -8,6 +8,7 @@ the SDK's own exception types, classified exactly as it classifies AWS errors.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_durable_execution_sdk_python.exceptions import CheckpointError, GetExecutionStateError
@@ -44,7 +45,7 @@ class EngineServiceClient:
         return CheckpointOutput(
             checkpoint_token=response.get("CheckpointToken"),
             new_execution_state=CheckpointUpdatedExecutionState(
-                operations=[Operation.from_json_dict(op) for op in state["Operations"]],
+                operations=[_operation(op) for op in state["Operations"]],
                 next_marker=state.get("NextMarker"),
             ),
         )
@@ -61,9 +62,27 @@ class EngineServiceClient:
         except ServiceError as exc:
             raise GetExecutionStateError.from_exception(_as_client_error(exc)) from None
         return StateOutput(
-            operations=[Operation.from_json_dict(op) for op in response["Operations"]],
+            operations=[_operation(op) for op in response["Operations"]],
             next_marker=response.get("NextMarker"),
         )
+
+
+def _ms(value: int) -> datetime:
+    return datetime.fromtimestamp(value / 1000, tz=UTC)
+
+
+def _operation(op: dict[str, Any]) -> Operation:
+    """``Operation.from_json_dict`` without its deep copy (the engine's dicts are fresh)."""
+    for key in ("StartTimestamp", "EndTimestamp"):
+        if key in op:
+            op[key] = _ms(op[key])
+    details = op.get("StepDetails")
+    if details and "NextAttemptTimestamp" in details:
+        details["NextAttemptTimestamp"] = _ms(details["NextAttemptTimestamp"])
+    details = op.get("WaitDetails")
+    if details and "ScheduledEndTimestamp" in details:
+        details["ScheduledEndTimestamp"] = _ms(details["ScheduledEndTimestamp"])
+    return Operation.from_dict(op)
 
 
 class _ClientError(Exception):

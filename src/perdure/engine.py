@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -83,7 +84,7 @@ class Outcome:
 
 
 def _token(invocation_id: str, seq: int) -> str:
-    raw = f"{invocation_id}:{seq}:{uuid.uuid4().hex[:8]}".encode()
+    raw = f"{invocation_id}:{seq}:{os.urandom(6).hex()}".encode()
     return base64.b64encode(raw).decode()
 
 
@@ -144,6 +145,13 @@ class _Batch:
             self.set(ready_ms=due)
 
     def flush(self) -> None:
+        self.flush_operations()
+        self.tx.append_events(self.row.arn, self.events)
+        self.events = []
+        self.tx.update_execution(self.row.arn, self.changes)
+        self.changes = {}
+
+    def flush_operations(self) -> None:
         arn = self.row.arn
         for op in self.dirty.values():
             if "_pos" not in op:
@@ -152,10 +160,6 @@ class _Batch:
             self.set(op_seq=self.row.op_seq + 1)
             self.tx.put_operation(arn, op, int(op["_pos"]), self.row.op_seq)
         self.dirty.clear()
-        self.tx.append_events(arn, self.events)
-        self.events = []
-        self.tx.update_execution(arn, self.changes)
-        self.changes = {}
 
 
 class Engine:
@@ -376,17 +380,23 @@ class Engine:
                 new_token = None
             else:
                 new_token = _token(row.invocation_id or "", row.token_seq + 1)
-            batch.flush()
-            woke = row.ready_ms is not None or bool(fx.timers)
-            changed = tx.operations_changed_since(arn, row.seen_seq)
+            external_changes = row.op_seq != row.seen_seq
+            batch.set(token=new_token, token_seq=row.token_seq + 1)
+            batch.set(last_client_token=client_token, last_token=token)
+            changed_here = list(batch.dirty.values())
+            batch.flush_operations()
+            if external_changes:
+                # Something else (a timer, a callback) changed operations since the
+                # handler last looked: send everything it has not seen.
+                changed = tx.operations_changed_since(arn, row.seen_seq)
+            else:
+                changed = sorted(changed_here, key=lambda op: op["_pos"])
             response: dict[str, Any] = {"NewExecutionState": {"Operations": [tr.public(op) for op in changed]}}
             if new_token is not None:
                 response["CheckpointToken"] = new_token
-            tx.update_execution(arn, {
-                "token": new_token, "token_seq": row.token_seq + 1, "seen_seq": row.op_seq,
-                "last_client_token": client_token, "last_token": token,
-                "last_response": json.dumps(response) if client_token else None,
-            })
+            batch.set(seen_seq=row.op_seq, last_response=json.dumps(response) if client_token else None)
+            batch.flush()
+            woke = row.ready_ms is not None or bool(fx.timers)
         if woke:
             self._emit("ready", arn)
         return response

@@ -34,6 +34,7 @@ log = logging.getLogger("perdure.runtime")
 # before the process is recycled (its invocation is already recorded as timed out).
 KILL_GRACE_MS = 2000
 RETENTION_SWEEP_S = 60.0
+MAINTENANCE_INTERVAL_S = 1.0
 
 
 @dataclass
@@ -88,6 +89,7 @@ class Runtime:
             self._spawn()
         self._thread = threading.Thread(target=self._loop, name="perdure-runtime", daemon=True)
         self._thread.start()
+        threading.Thread(target=self._maintain, name="perdure-maintenance", daemon=True).start()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -174,6 +176,13 @@ class Runtime:
         entry = _Process(proc=proc, conn=parent)
         self._procs.append(entry)
         return entry
+
+    def _maintain(self) -> None:
+        while not self._stopping.wait(MAINTENANCE_INTERVAL_S):
+            try:
+                self.store.maintain()
+            except Exception:
+                log.exception("store maintenance failed")
 
     def _loop(self) -> None:
         while not self._stopping.is_set():

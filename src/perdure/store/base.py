@@ -190,6 +190,9 @@ class Store(Protocol):
     def notify(self) -> None:
         """Tell other processes that something became due (no-op where unsupported)."""
 
+    def maintain(self) -> None:
+        """Periodic housekeeping off the hot path (called about once a second)."""
+
     def close(self) -> None:
         """Close this process's connections."""
 

@@ -1,5 +1,8 @@
 """The SQL both backends run. Placeholders are ``?``; the PostgreSQL backend rewrites
-them. Kept portable: INSERT ... ON CONFLICT, no backend-specific functions."""
+them. Kept portable: INSERT ... ON CONFLICT, no backend-specific functions. The one
+storage hint that differs, ``{without_rowid}`` in SCHEMA, is filled in per backend
+(SQLite clusters operations and events on their keys: one b-tree written per change
+instead of two)."""
 
 from __future__ import annotations
 
@@ -51,14 +54,12 @@ SCHEMA = [
         seq BIGINT NOT NULL,
         terminal INTEGER NOT NULL,
         body TEXT NOT NULL,
-        PRIMARY KEY (arn, id))""",
-    "CREATE INDEX IF NOT EXISTS operations_pos ON operations (arn, pos)",
-    "CREATE INDEX IF NOT EXISTS operations_seq ON operations (arn, seq)",
+        PRIMARY KEY (arn, id)){without_rowid}""",
     """CREATE TABLE IF NOT EXISTS events (
         arn TEXT NOT NULL,
         event_id INTEGER NOT NULL,
         body TEXT NOT NULL,
-        PRIMARY KEY (arn, event_id))""",
+        PRIMARY KEY (arn, event_id)){without_rowid}""",
     """CREATE TABLE IF NOT EXISTS timers (
         arn TEXT NOT NULL,
         op_id TEXT NOT NULL,

@@ -14,6 +14,9 @@ from perdure.store.base import Transaction
 from perdure.store.common import SqlTransaction
 
 
+AUTOCHECKPOINT_PAGES = 20000  # about 80 MB of WAL
+
+
 class SchemaError(RuntimeError):
     pass
 
@@ -36,6 +39,10 @@ class SQLiteStore:
             # can lose the last transactions. FULL is available for those who need it.
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
             conn.execute("PRAGMA busy_timeout=30000")
+            # Checkpointing the WAL costs an fsync; the runtime does it in the background
+            # (``maintain``), so commits on the hot path only append to the WAL. The high
+            # threshold is a safety net for processes that never call ``maintain``.
+            conn.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
             self._local.conn = conn
         return conn
 
@@ -43,7 +50,7 @@ class SQLiteStore:
         with self.transaction() as tx:
             cur = tx._cur  # type: ignore[attr-defined]
             for statement in sql.SCHEMA:
-                cur.execute(statement)
+                cur.execute(statement.replace("{without_rowid}", " WITHOUT ROWID"))
             row = cur.execute(sql.GET_SCHEMA_VERSION).fetchone()
             version = int(row[0]) if row else 0
             if version > sql.SCHEMA_VERSION:
@@ -70,6 +77,10 @@ class SQLiteStore:
 
     def notify(self) -> None:
         """SQLite cannot wake other processes; the runtime pokes its own workers."""
+
+    def maintain(self) -> None:
+        """Copy the WAL into the database file without blocking writers."""
+        self._connect().execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)

@@ -1,0 +1,29 @@
+"""Handlers the benchmarks run (plain official-SDK handlers)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_durable_execution_sdk_python import DurableContext, durable_execution
+from aws_durable_execution_sdk_python.config import Duration
+
+
+@durable_execution
+def sequential(event: Any, context: DurableContext) -> int:
+    total = 0
+    for i in range(int(event["steps"])):
+        total += context.step(lambda _, i=i: i, name=f"s{i}")
+    return total
+
+
+@durable_execution
+def await_callback(event: Any, context: DurableContext) -> str:
+    callback = context.create_callback(name="cb")
+    value = callback.result()
+    return str(context.step(lambda _: value, name="after"))
+
+
+@durable_execution
+def wait_one_second(event: Any, context: DurableContext) -> str:
+    context.wait(Duration.from_seconds(1))
+    return str(context.step(lambda _: "after", name="after"))
