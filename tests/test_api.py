@@ -39,7 +39,9 @@ def test_sync_invoke_returns_result_and_history_is_numbered(server: Server) -> N
     assert [e["EventId"] for e in events] == list(range(1, 8))
     for event in events:
         assert f"{event['EventType']}Details" in event
-    assert events[2]["StepSucceededDetails"] == {"Result": {"Payload": "1"}, "RetryDetails": {"CurrentAttempt": 1}}
+    assert events[2]["StepSucceededDetails"] == {
+        "Result": {"Payload": "1", "Truncated": False}, "RetryDetails": {"CurrentAttempt": 1},
+    }
     execution = client.get_durable_execution(DurableExecutionArn=arn)
     assert execution["Status"] == "SUCCEEDED"
     assert execution["InputPayload"] == '{"a": 1}'

@@ -28,12 +28,12 @@ def make_event(event_type: str, event_id: int, now_ms: int, op: dict[str, Any] |
 
 
 def payload(value: str | None) -> dict[str, Any]:
-    """An EventResult/EventInput: ``{"Payload": text}`` (no key when there is no value)."""
-    return {} if value is None else {"Payload": value}
+    """An EventResult/EventInput: ``{"Payload": text, "Truncated": false}``."""
+    return {"Truncated": False} if value is None else {"Payload": value, "Truncated": False}
 
 
 def error_payload(error: dict[str, Any] | None) -> dict[str, Any]:
-    return {"Payload": error or {}}
+    return {"Payload": error or {}, "Truncated": False}
 
 
 def strip_payloads(event: dict[str, Any]) -> dict[str, Any]:

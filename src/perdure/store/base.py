@@ -41,13 +41,18 @@ EXECUTION_COLUMNS = (
     "last_token",
     "last_response",
     "closing",
+    "parent_arn",
+    "parent_op",
+    "plain",
 )
 
 
 @dataclass
 class ExecutionRow:
     """One durable execution. ``closing`` holds a terminal outcome that a checkpoint
-    recorded (EXECUTION SUCCEED/FAIL) and that becomes final when the invocation ends."""
+    recorded (EXECUTION SUCCEED/FAIL) and that becomes final when the invocation ends.
+    An execution started by a chained invoke names its caller in ``parent_arn`` and
+    ``parent_op``; a plain (non-durable) target runs as a one-invocation ``plain`` row."""
 
     arn: str
     function_name: str
@@ -76,6 +81,9 @@ class ExecutionRow:
     last_token: str | None = None
     last_response: str | None = None
     closing: str | None = None
+    parent_arn: str | None = None  # set on the execution a chained invoke started
+    parent_op: str | None = None
+    plain: int = 0  # 1: a non-durable function run once for a chained invoke
 
     def values(self) -> tuple[Any, ...]:
         return tuple(getattr(self, c) for c in EXECUTION_COLUMNS)

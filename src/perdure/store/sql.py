@@ -42,6 +42,9 @@ SCHEMA = [
         last_token TEXT,
         last_response TEXT,
         closing TEXT,
+        parent_arn TEXT,
+        parent_op TEXT,
+        plain INTEGER NOT NULL DEFAULT 0,
         UNIQUE (function_name, name))""",
     "CREATE INDEX IF NOT EXISTS executions_ready ON executions (ready_ms) WHERE invocation_id IS NULL",
     "CREATE INDEX IF NOT EXISTS executions_running ON executions (invocation_deadline_ms) WHERE invocation_id IS NOT NULL",
@@ -99,7 +102,7 @@ EXPIRED_EXECUTIONS = (
     "SELECT arn FROM executions WHERE end_ms IS NOT NULL "
     "AND end_ms + retention_days * 86400000 <= ? ORDER BY end_ms LIMIT ?"
 )
-LIST_EXECUTIONS = f"SELECT {_COLS} FROM executions WHERE function_name = ?"
+LIST_EXECUTIONS = f"SELECT {_COLS} FROM executions WHERE function_name = ? AND plain = 0"
 
 GET_OPERATIONS = "SELECT id, body FROM operations WHERE arn = ? AND id IN ({marks})"
 PUT_OPERATION = (
