@@ -1,13 +1,34 @@
-"""Storage backends behind one contract (``base.Store``)."""
+"""Storage backends behind one contract (``base.Store``): SQLite, embedded, for one
+server; PostgreSQL for several servers and workers on several machines."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from perdure.store.base import ExecutionRow, Store, Timer, Transaction
+from perdure.store.base import (
+    ExecutionRow,
+    SchemaError,
+    Store,
+    StoreError,
+    StoreUnavailable,
+    Timer,
+    Transaction,
+    TransientStoreError,
+)
 
-__all__ = ["ExecutionRow", "Store", "Timer", "Transaction", "default_db_url", "open_store"]
+__all__ = [
+    "ExecutionRow",
+    "SchemaError",
+    "Store",
+    "StoreError",
+    "StoreUnavailable",
+    "Timer",
+    "Transaction",
+    "TransientStoreError",
+    "default_db_url",
+    "open_store",
+]
 
 
 def default_db_url() -> str:
@@ -19,11 +40,20 @@ def default_db_url() -> str:
 
 
 def open_store(url: str) -> Store:
-    """Open (creating and migrating) the database a URL names."""
+    """Open (creating and migrating) the database a URL names: ``sqlite:///PATH`` or
+    ``postgresql://USER:PASSWORD@HOST:PORT/DATABASE``. Raises ``StoreError`` (with a
+    message naming the database, never its password) if it cannot be used."""
     if url.startswith("sqlite:///"):
         from perdure.store.sqlite import SQLiteStore
 
         return SQLiteStore(url.removeprefix("sqlite:///"))
     if url.startswith(("postgresql://", "postgres://")):
-        raise ValueError("PostgreSQL support is not available yet; use sqlite:///PATH")
-    raise ValueError(f"unsupported database URL {url!r}: use sqlite:///PATH")
+        try:
+            from perdure.store.postgres import PostgresStore
+        except ImportError as exc:
+            raise StoreError(
+                f"PostgreSQL needs psycopg 3 and psycopg-pool ({exc.name} is missing): "
+                "pip install 'perdure[postgres]'"
+            ) from None
+        return PostgresStore(url)
+    raise ValueError(f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://...")

@@ -2,13 +2,19 @@
 
 The engine owns every decision (transitions, tokens, event numbering); a store only
 keeps rows and answers queries inside a transaction. Both backends run the same SQL
-(``perdure.store.sql``); a backend only connects, opens transactions and, where the
-database can, wakes other processes.
+(``perdure.store.sql`` and the migrations in ``perdure/store/migrations``); a backend
+only connects, opens transactions, classifies errors and, where the database can,
+wakes other processes.
+
+Several processes may share one database (PostgreSQL): rows are claimed with locks
+that skip what another transaction holds, an execution's timers and operations are
+only changed while its row is locked, and a running invocation holds a lease that its
+runtime renews.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, fields
 from typing import Any, Protocol
@@ -44,6 +50,7 @@ EXECUTION_COLUMNS = (
     "parent_arn",
     "parent_op",
     "plain",
+    "lease_expires_ms",
 )
 
 
@@ -84,6 +91,7 @@ class ExecutionRow:
     parent_arn: str | None = None  # set on the execution a chained invoke started
     parent_op: str | None = None
     plain: int = 0  # 1: a non-durable function run once for a chained invoke
+    lease_expires_ms: int | None = None  # the running invocation's owner must renew by then
 
     def values(self) -> tuple[Any, ...]:
         return tuple(getattr(self, c) for c in EXECUTION_COLUMNS)
@@ -166,10 +174,12 @@ class Transaction(Protocol):
         """Delete an execution's timers, optionally only one operation's or one kind."""
 
     def due_timers(self, now_ms: int, limit: int) -> list[Timer]:
-        """Timers due at ``now_ms``, earliest first (locked where the database can)."""
+        """Timers due at ``now_ms``, earliest first. Their executions are locked, and
+        executions another transaction holds are skipped: each timer fires once."""
 
     def next_wakeup_ms(self, functions: Sequence[str] | None) -> int | None:
-        """The earliest time anything is due: a timer or an execution ready to invoke."""
+        """The earliest time anything is due: a timer, an invocation's deadline or lease,
+        or an execution of ``functions`` (all when None) ready to invoke."""
 
     def put_callback(self, callback_id: str, arn: str, op_id: str) -> None:
         """Remember which execution and operation a callback id belongs to."""
@@ -178,13 +188,19 @@ class Transaction(Protocol):
         """(arn, op_id) of a callback id."""
 
     def ready_executions(self, now_ms: int, functions: Sequence[str] | None, limit: int) -> list[ExecutionRow]:
-        """Executions due for an invocation and not being invoked, locked for claiming."""
+        """Executions due for an invocation and not being invoked, locked for claiming;
+        rows another transaction holds are skipped, so no two claims get the same one."""
 
     def ready_functions(self, now_ms: int) -> list[str]:
         """Functions that have executions due for an invocation."""
 
     def expired_leases(self, now_ms: int, limit: int) -> list[ExecutionRow]:
-        """Executions whose running invocation passed its deadline or lost its lease."""
+        """Executions whose running invocation passed its deadline or lost its lease
+        (locked; rows another transaction holds are skipped)."""
+
+    def renew_leases(self, owner: str, invocation_ids: Sequence[str], until_ms: int) -> list[str]:
+        """Extend to ``until_ms`` the leases ``owner`` holds on these invocations; returns
+        the ids it still holds (the others ended or were taken from it)."""
 
 
 class Store(Protocol):
@@ -193,16 +209,43 @@ class Store(Protocol):
     url: str
 
     def transaction(self) -> AbstractContextManager[Transaction]:
-        """A write transaction: serialised with other writers, committed on success."""
+        """A transaction, committed on success and rolled back on an exception. Raises
+        ``TransientStoreError`` when the database was lost or the transaction lost a
+        deadlock: the caller may try again later."""
 
-    def notify(self) -> None:
-        """Tell other processes that something became due (no-op where unsupported)."""
+    def notify(self, kind: str, arn: str) -> None:
+        """Tell other processes that an execution became ``ready`` or ``closed``
+        (no-op where the database cannot wake other processes)."""
+
+    def listen(self, callback: Callable[[str, str], None]) -> bool:
+        """Call ``callback(kind, arn)`` from a background thread for each ``notify`` made
+        by another process; ``callback("listening", "")`` each time notifications start
+        arriving (some may have been missed before) and ``callback("lost", "")`` when
+        they stop (the connection broke). False where the database cannot: the caller
+        polls."""
 
     def maintain(self) -> None:
         """Periodic housekeeping off the hot path (called about once a second)."""
 
     def close(self) -> None:
         """Close this process's connections."""
+
+
+class StoreError(RuntimeError):
+    """The database cannot be used as it is."""
+
+
+class SchemaError(StoreError):
+    """The database's schema is newer than this perdure's."""
+
+
+class TransientStoreError(StoreError):
+    """The transaction did not happen (or, lost at commit, may have): the connection to
+    the database was lost or the transaction was chosen to break a deadlock. Retry later."""
+
+
+class StoreUnavailable(TransientStoreError):
+    """The database cannot be reached."""
 
 
 def iter_chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:

@@ -4,27 +4,66 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from perdure.store import sql
-from perdure.store.base import EXECUTION_COLUMNS, ExecutionRow, Timer, iter_chunks
+from perdure.store.base import EXECUTION_COLUMNS, ExecutionRow, SchemaError, Timer, iter_chunks
 
 TERMINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "CANCELLED", "TIMED_OUT", "STOPPED"})
 
 
-class SqlTransaction:
-    """Implements ``perdure.store.base.Transaction`` on a DB-API cursor.
+@dataclass(frozen=True)
+class Dialect:
+    """What differs between the backends' SQL.
 
-    ``rewrite`` adapts the ``?`` placeholders to the driver; ``lock`` is appended to
-    the queries that claim rows (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite
-    needs nothing because a write transaction already holds the whole database).
+    ``rewrite`` adapts the ``?`` placeholders to the driver; ``skip_locked`` is appended
+    to the queries that claim rows, with ``{table}`` naming the table whose rows are
+    locked (``FOR UPDATE OF {table} SKIP LOCKED`` on PostgreSQL; SQLite needs nothing
+    because a write transaction already holds the whole database); ``row_lock`` is
+    appended to reads of one execution; ``without_rowid`` fills the schema's hint.
     """
 
-    def __init__(self, cursor: Any, rewrite: Callable[[str], str], lock: str, row_lock: str) -> None:
+    rewrite: Callable[[str], str]
+    skip_locked: str = ""
+    row_lock: str = ""
+    without_rowid: str = ""
+
+
+def migrate(cur: Any, dialect: Dialect, where: str) -> int:
+    """Bring the schema up to date inside the caller's transaction; returns the version
+    found. Raises ``SchemaError`` if the database is newer than this code."""
+    cur.execute(sql.CREATE_META)
+    cur.execute(sql.GET_SCHEMA_VERSION)
+    row = cur.fetchone()
+    found = int(row[0]) if row else 0
+    if found > sql.SCHEMA_VERSION:
+        raise SchemaError(
+            f"{where} has schema version {found}, newer than this perdure's "
+            f"({sql.SCHEMA_VERSION}): upgrade perdure"
+        )
+    for version, _name, statements in sql.migrations():
+        if version > found:
+            for statement in statements:
+                cur.execute(statement.replace("{without_rowid}", dialect.without_rowid))
+            cur.execute(dialect.rewrite(sql.SET_SCHEMA_VERSION), (str(version),))
+    return found
+
+
+class SqlTransaction:
+    """Implements ``perdure.store.base.Transaction`` on a DB-API cursor."""
+
+    def __init__(self, cursor: Any, dialect: Dialect) -> None:
         self._cur = cursor
-        self._q = rewrite
-        self._lock = lock
-        self._row_lock = row_lock
+        self._q = dialect.rewrite
+        self._skip_locked = dialect.skip_locked
+        self._row_lock = dialect.row_lock
+
+    def _claiming(self, query: str, table: str = "executions") -> str:
+        return query + self._skip_locked.format(table=table)
+
+    def _marks(self, items: Sequence[Any]) -> str:
+        return ", ".join("?" for _ in items)
 
     def _exec(self, query: str, params: Sequence[Any] = ()) -> Any:
         self._cur.execute(self._q(query), params)
@@ -54,6 +93,7 @@ class SqlTransaction:
         self._exec(f"UPDATE executions SET {assignments} WHERE arn = ?", (*changes.values(), arn))
 
     def delete_execution(self, arn: str) -> None:
+        self._one(sql.GET_EXECUTION + self._row_lock, (arn,))  # the execution first, as everywhere
         for query in sql.DELETE_EXECUTION:
             self._exec(query, (arn,))
 
@@ -71,7 +111,7 @@ class SqlTransaction:
         query = sql.LIST_EXECUTIONS
         params: list[Any] = [function_name]
         if statuses:
-            query += f" AND status IN ({', '.join('?' for _ in statuses)})"
+            query += f" AND status IN ({self._marks(statuses)})"
             params.extend(statuses)
         if started_after_ms is not None:
             query += " AND start_ms >= ?"
@@ -92,13 +132,13 @@ class SqlTransaction:
         return [ExecutionRow.from_row(r) for r in self._exec(query, params).fetchall()]
 
     def expired_executions(self, now_ms: int, limit: int) -> list[str]:
-        return [r[0] for r in self._exec(sql.EXPIRED_EXECUTIONS, (now_ms, limit)).fetchall()]
+        return [r[0] for r in self._exec(self._claiming(sql.EXPIRED_EXECUTIONS), (now_ms, limit)).fetchall()]
 
     def get_operations(self, arn: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
         unique = list(dict.fromkeys(ids))
         for chunk in iter_chunks(unique, 500):
-            query = sql.GET_OPERATIONS.format(marks=", ".join("?" for _ in chunk))
+            query = sql.GET_OPERATIONS.format(marks=self._marks(chunk))
             for op_id, body in self._exec(query, (arn, *chunk)).fetchall():
                 found[op_id] = json.loads(body)
         return found
@@ -141,18 +181,21 @@ class SqlTransaction:
         self._exec(query, params)
 
     def due_timers(self, now_ms: int, limit: int) -> list[Timer]:
-        rows = self._exec(sql.DUE_TIMERS + self._lock, (now_ms, limit)).fetchall()
-        return [Timer(*r) for r in rows]
+        locked = self._exec(self._claiming(sql.DUE_TIMER_EXECUTIONS, "e"), (now_ms, limit)).fetchall()
+        arns = list(dict.fromkeys(r[0] for r in locked))
+        if not arns:
+            return []
+        query = sql.DUE_TIMERS.format(marks=self._marks(arns))
+        return [Timer(*r) for r in self._exec(query, (now_ms, *arns)).fetchall()]
 
     def next_wakeup_ms(self, functions: Sequence[str] | None) -> int | None:
-        candidates = [self._one(sql.NEXT_TIMER)[0], self._one(sql.NEXT_DEADLINE)[0]]
-        query, params = sql.NEXT_READY, []
+        params: list[Any] = []
+        only = ""
         if functions is not None:
-            query += f" AND function_name IN ({', '.join('?' for _ in functions)})"
+            only = f" AND function_name IN ({self._marks(functions)})" if functions else " AND 1 = 0"
             params = list(functions)
-        candidates.append(self._one(query, params)[0])
-        present = [int(c) for c in candidates if c is not None]
-        return min(present) if present else None
+        due = self._one(sql.NEXT_WAKEUP.format(functions=only), params)[0]
+        return None if due is None else int(due)
 
     def put_callback(self, callback_id: str, arn: str, op_id: str) -> None:
         self._exec(sql.PUT_CALLBACK, (callback_id, arn, op_id))
@@ -162,11 +205,14 @@ class SqlTransaction:
         return (row[0], row[1]) if row else None
 
     def ready_executions(self, now_ms: int, functions: Sequence[str] | None, limit: int) -> list[ExecutionRow]:
-        query, params = sql.READY_EXECUTIONS, [now_ms]
+        query = sql.READY_EXECUTIONS
+        params: list[Any] = [now_ms]
         if functions is not None:
-            query += f" AND function_name IN ({', '.join('?' for _ in functions)})"
+            if not functions:  # hosts nothing
+                return []
+            query += f" AND function_name IN ({self._marks(functions)})"
             params.extend(functions)
-        query += " ORDER BY ready_ms LIMIT ?" + self._lock
+        query = self._claiming(query + " ORDER BY ready_ms LIMIT ?")
         params.append(limit)
         return [ExecutionRow.from_row(r) for r in self._exec(query, params).fetchall()]
 
@@ -174,5 +220,12 @@ class SqlTransaction:
         return [r[0] for r in self._exec(sql.READY_FUNCTIONS, (now_ms,)).fetchall()]
 
     def expired_leases(self, now_ms: int, limit: int) -> list[ExecutionRow]:
-        rows = self._exec(sql.EXPIRED_LEASES + self._lock, (now_ms, limit)).fetchall()
+        rows = self._exec(self._claiming(sql.EXPIRED_LEASES), (now_ms, now_ms, limit)).fetchall()
         return [ExecutionRow.from_row(r) for r in rows]
+
+    def renew_leases(self, owner: str, invocation_ids: Sequence[str], until_ms: int) -> list[str]:
+        held: list[str] = []
+        for chunk in iter_chunks(list(invocation_ids), 500):
+            query = sql.RENEW_LEASES.format(marks=self._marks(chunk))
+            held.extend(r[0] for r in self._exec(query, (until_ms, owner, *chunk)).fetchall())
+        return held

@@ -1,81 +1,41 @@
 """The SQL both backends run. Placeholders are ``?``; the PostgreSQL backend rewrites
-them. Kept portable: INSERT ... ON CONFLICT, no backend-specific functions. The one
-storage hint that differs, ``{without_rowid}`` in SCHEMA, is filled in per backend
-(SQLite clusters operations and events on their keys: one b-tree written per change
-instead of two)."""
+them. Kept portable: INSERT ... ON CONFLICT, no backend-specific functions. The schema
+is built by the numbered migrations in ``perdure/store/migrations``; the one storage
+hint that differs, ``{without_rowid}``, is filled in per backend (SQLite clusters
+operations and events on their keys: one b-tree written per change instead of two).
+
+Row locks are added per backend too: ``SqlTransaction`` appends ``FOR UPDATE [OF t]
+SKIP LOCKED`` (PostgreSQL) or nothing (SQLite, where a write transaction holds the
+whole database) to the queries that claim rows."""
 
 from __future__ import annotations
 
+import re
+from functools import cache
+from importlib import resources
+
 from perdure.store.base import EXECUTION_COLUMNS
 
-SCHEMA_VERSION = 1
+CREATE_META = "CREATE TABLE IF NOT EXISTS perdure_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
 
-SCHEMA = [
-    """CREATE TABLE IF NOT EXISTS perdure_meta (
-        key TEXT PRIMARY KEY,
-        value TEXT NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS executions (
-        arn TEXT PRIMARY KEY,
-        function_name TEXT NOT NULL,
-        name TEXT NOT NULL,
-        status TEXT NOT NULL,
-        input TEXT,
-        result TEXT,
-        error TEXT,
-        start_ms BIGINT NOT NULL,
-        end_ms BIGINT,
-        timeout_s BIGINT,
-        retention_days INTEGER NOT NULL,
-        next_event_id INTEGER NOT NULL,
-        op_seq BIGINT NOT NULL,
-        op_pos BIGINT NOT NULL,
-        token_seq BIGINT NOT NULL,
-        token TEXT,
-        invocation_id TEXT,
-        invocation_start_ms BIGINT,
-        invocation_deadline_ms BIGINT,
-        owner TEXT,
-        seen_seq BIGINT NOT NULL,
-        ready_ms BIGINT,
-        failures INTEGER NOT NULL,
-        last_client_token TEXT,
-        last_token TEXT,
-        last_response TEXT,
-        closing TEXT,
-        parent_arn TEXT,
-        parent_op TEXT,
-        plain INTEGER NOT NULL DEFAULT 0,
-        UNIQUE (function_name, name))""",
-    "CREATE INDEX IF NOT EXISTS executions_ready ON executions (ready_ms) WHERE invocation_id IS NULL",
-    "CREATE INDEX IF NOT EXISTS executions_running ON executions (invocation_deadline_ms) WHERE invocation_id IS NOT NULL",
-    "CREATE INDEX IF NOT EXISTS executions_by_function ON executions (function_name, start_ms, arn)",
-    "CREATE INDEX IF NOT EXISTS executions_closed ON executions (end_ms) WHERE end_ms IS NOT NULL",
-    """CREATE TABLE IF NOT EXISTS operations (
-        arn TEXT NOT NULL,
-        id TEXT NOT NULL,
-        pos BIGINT NOT NULL,
-        seq BIGINT NOT NULL,
-        terminal INTEGER NOT NULL,
-        body TEXT NOT NULL,
-        PRIMARY KEY (arn, id)){without_rowid}""",
-    """CREATE TABLE IF NOT EXISTS events (
-        arn TEXT NOT NULL,
-        event_id INTEGER NOT NULL,
-        body TEXT NOT NULL,
-        PRIMARY KEY (arn, event_id)){without_rowid}""",
-    """CREATE TABLE IF NOT EXISTS timers (
-        arn TEXT NOT NULL,
-        op_id TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        due_ms BIGINT NOT NULL,
-        PRIMARY KEY (arn, op_id, kind))""",
-    "CREATE INDEX IF NOT EXISTS timers_due ON timers (due_ms)",
-    """CREATE TABLE IF NOT EXISTS callbacks (
-        callback_id TEXT PRIMARY KEY,
-        arn TEXT NOT NULL,
-        op_id TEXT NOT NULL)""",
-    "CREATE INDEX IF NOT EXISTS callbacks_arn ON callbacks (arn)",
-]
+
+@cache
+def migrations() -> list[tuple[int, str, list[str]]]:
+    """(version, name, statements) of every migration, in order."""
+    found = []
+    for entry in resources.files("perdure.store").joinpath("migrations").iterdir():
+        match = re.fullmatch(r"(\d{4})_(\w+)\.sql", entry.name)
+        if match is None:
+            continue
+        text = "\n".join(line for line in entry.read_text().splitlines() if not line.lstrip().startswith("--"))
+        statements = [s.strip() for s in text.split(";") if s.strip()]
+        found.append((int(match.group(1)), match.group(2), statements))
+    found.sort()
+    assert [v for v, _, _ in found] == list(range(1, len(found) + 1)), "migrations must be numbered 1..n"
+    return found
+
+
+SCHEMA_VERSION = len(migrations())
 
 _COLS = ", ".join(EXECUTION_COLUMNS)
 
@@ -101,7 +61,7 @@ DELETE_EXECUTION = [
 EXPIRED_EXECUTIONS = (
     "SELECT arn FROM executions WHERE end_ms IS NOT NULL "
     "AND end_ms + retention_days * 86400000 <= ? ORDER BY end_ms LIMIT ?"
-)
+)  # + skip-locked
 LIST_EXECUTIONS = f"SELECT {_COLS} FROM executions WHERE function_name = ? AND plain = 0"
 
 GET_OPERATIONS = "SELECT id, body FROM operations WHERE arn = ? AND id IN ({marks})"
@@ -123,10 +83,23 @@ SET_TIMER = (
     "ON CONFLICT (arn, op_id, kind) DO UPDATE SET due_ms = excluded.due_ms"
 )
 DELETE_TIMERS = "DELETE FROM timers WHERE arn = ?"
-DUE_TIMERS = "SELECT arn, op_id, kind, due_ms FROM timers WHERE due_ms <= ? ORDER BY due_ms LIMIT ?"
-NEXT_TIMER = "SELECT MIN(due_ms) FROM timers"
-NEXT_READY = "SELECT MIN(ready_ms) FROM executions WHERE invocation_id IS NULL AND ready_ms IS NOT NULL"
-NEXT_DEADLINE = "SELECT MIN(invocation_deadline_ms) FROM executions WHERE invocation_id IS NOT NULL"
+# Due timers are taken in two steps: lock (skipping locked ones) the executions that
+# have some, then read those executions' due timers again. The second read sees any
+# change committed meanwhile (a timer moved by a heartbeat, or fired elsewhere), and
+# nothing changes them after: timers only change while their execution is locked.
+DUE_TIMER_EXECUTIONS = (
+    "SELECT e.arn FROM timers t JOIN executions e ON e.arn = t.arn "
+    "WHERE t.due_ms <= ? ORDER BY t.due_ms LIMIT ?"
+)  # + skip-locked OF e
+DUE_TIMERS = "SELECT arn, op_id, kind, due_ms FROM timers WHERE due_ms <= ? AND arn IN ({marks}) ORDER BY due_ms"
+NEXT_WAKEUP = (
+    "SELECT MIN(due) FROM ("
+    "SELECT MIN(due_ms) AS due FROM timers "
+    "UNION ALL SELECT MIN(invocation_deadline_ms) FROM executions WHERE invocation_id IS NOT NULL "
+    "UNION ALL SELECT MIN(lease_expires_ms) FROM executions WHERE invocation_id IS NOT NULL "
+    "UNION ALL SELECT MIN(ready_ms) FROM executions WHERE invocation_id IS NULL AND ready_ms IS NOT NULL{functions}"
+    ") AS wakeups"
+)
 
 PUT_CALLBACK = "INSERT INTO callbacks (callback_id, arn, op_id) VALUES (?, ?, ?)"
 GET_CALLBACK = "SELECT arn, op_id FROM callbacks WHERE callback_id = ?"
@@ -134,12 +107,16 @@ GET_CALLBACK = "SELECT arn, op_id FROM callbacks WHERE callback_id = ?"
 READY_EXECUTIONS = (
     f"SELECT {_COLS} FROM executions WHERE invocation_id IS NULL AND ready_ms IS NOT NULL "
     "AND ready_ms <= ?"
-)
+)  # + AND function_name IN (...) ORDER BY ready_ms LIMIT ? + skip-locked
 READY_FUNCTIONS = (
     "SELECT DISTINCT function_name FROM executions WHERE invocation_id IS NULL "
     "AND ready_ms IS NOT NULL AND ready_ms <= ?"
 )
 EXPIRED_LEASES = (
     f"SELECT {_COLS} FROM executions WHERE invocation_id IS NOT NULL "
-    "AND invocation_deadline_ms <= ? ORDER BY invocation_deadline_ms LIMIT ?"
+    "AND (invocation_deadline_ms <= ? OR lease_expires_ms <= ?) LIMIT ?"
+)  # + skip-locked
+RENEW_LEASES = (
+    "UPDATE executions SET lease_expires_ms = ? WHERE owner = ? AND invocation_id IN ({marks}) "
+    "RETURNING invocation_id"
 )

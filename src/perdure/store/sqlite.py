@@ -5,20 +5,17 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from perdure.store import sql
-from perdure.store.base import Transaction
-from perdure.store.common import SqlTransaction
+from perdure.store.base import SchemaError, Transaction
+from perdure.store.common import Dialect, SqlTransaction, migrate
 
+__all__ = ["SQLiteStore", "SchemaError"]
 
 AUTOCHECKPOINT_PAGES = 20000  # about 80 MB of WAL
-
-
-class SchemaError(RuntimeError):
-    pass
+DIALECT = Dialect(rewrite=lambda query: query, without_rowid=" WITHOUT ROWID")
 
 
 class SQLiteStore:
@@ -47,18 +44,14 @@ class SQLiteStore:
         return conn
 
     def _migrate(self) -> None:
-        with self.transaction() as tx:
-            cur = tx._cur  # type: ignore[attr-defined]
-            for statement in sql.SCHEMA:
-                cur.execute(statement.replace("{without_rowid}", " WITHOUT ROWID"))
-            row = cur.execute(sql.GET_SCHEMA_VERSION).fetchone()
-            version = int(row[0]) if row else 0
-            if version > sql.SCHEMA_VERSION:
-                raise SchemaError(
-                    f"{self.path} has schema version {version}, newer than this perdure "
-                    f"({sql.SCHEMA_VERSION}): upgrade perdure"
-                )
-            cur.execute(sql.SET_SCHEMA_VERSION, (str(sql.SCHEMA_VERSION),))
+        conn = self._connect()
+        conn.execute("BEGIN IMMEDIATE")  # one process migrates; the others wait, then find it done
+        try:
+            migrate(conn.cursor(), DIALECT, str(self.path))
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
@@ -66,7 +59,7 @@ class SQLiteStore:
         cur = conn.cursor()
         cur.execute("BEGIN IMMEDIATE")
         try:
-            yield SqlTransaction(cur, _same, lock="", row_lock="")
+            yield SqlTransaction(cur, DIALECT)
         except BaseException:
             conn.execute("ROLLBACK")
             raise
@@ -75,8 +68,12 @@ class SQLiteStore:
         finally:
             cur.close()
 
-    def notify(self) -> None:
+    def notify(self, kind: str, arn: str) -> None:
         """SQLite cannot wake other processes; the runtime pokes its own workers."""
+
+    def listen(self, callback: Callable[[str, str], None]) -> bool:
+        """Not supported: other processes on the same file are found by polling."""
+        return False
 
     def maintain(self) -> None:
         """Copy the WAL into the database file without blocking writers."""
@@ -87,7 +84,3 @@ class SQLiteStore:
         if conn is not None:
             conn.close()
             self._local.conn = None
-
-
-def _same(query: str) -> str:
-    return query

@@ -1,0 +1,217 @@
+"""PostgreSQL: one database shared by any number of servers and workers on any machines.
+
+The SQL is the SQLite backend's (``perdure.store.sql``); what is particular here is
+only connecting (a pool per process, reconnecting after a restart of the server),
+migrating under an advisory lock, classifying errors, and LISTEN/NOTIFY, which wakes
+the runtimes of other processes when an execution becomes ready or closes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg import sql as pg_sql
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from perdure.store.base import StoreUnavailable, Transaction, TransientStoreError
+from perdure.store.common import Dialect, SqlTransaction, migrate
+
+__all__ = ["PostgresStore", "redact"]
+
+log = logging.getLogger("perdure.store.postgres")
+
+CONNECT_TIMEOUT_S = 5
+POOL_MAX = 8  # connections per process; a process's threads share them
+POOL_WAIT_S = 15.0  # how long a transaction waits for a connection (rides out a restart)
+LISTEN_CHECK_S = 5.0  # how often an idle LISTEN connection is checked
+RECONNECT_MAX_DELAY_S = 2.0
+
+
+@lru_cache(maxsize=2048)
+def _rewrite(query: str) -> str:
+    return query.replace("?", "%s")
+
+
+DIALECT = Dialect(rewrite=_rewrite, skip_locked=" FOR UPDATE OF {table} SKIP LOCKED", row_lock=" FOR UPDATE")
+
+# Errors after which the same transaction may succeed if tried again later.
+_TRANSIENT = (
+    psycopg.OperationalError,  # the connection broke, or the server is shutting down
+    pg_errors.DeadlockDetected,
+    pg_errors.SerializationFailure,
+)
+
+
+def redact(url: str) -> str:
+    """The URL with its password replaced by ``***`` (for messages and logs)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    user = f"{parts.username}:***@" if parts.username else ":***@"
+    return urlunsplit(parts._replace(netloc=user + host))
+
+
+class PostgresStore:
+    """Implements ``perdure.store.base.Store`` on PostgreSQL (psycopg 3 and a pool)."""
+
+    def __init__(self, url: str, *, pool_max: int = POOL_MAX) -> None:
+        self.url = url
+        self._where = f"PostgreSQL at {redact(url)}"
+        self._id = uuid.uuid4().hex[:12]  # tells this store's notifications from others'
+        self._closing = threading.Event()
+        self._listener: threading.Thread | None = None
+        schema = self._migrate()
+        self._channel = f"perdure_{schema}"[:63]
+        self._pool = ConnectionPool(
+            url, min_size=1, max_size=max(1, pool_max), kwargs={"autocommit": True},
+            timeout=POOL_WAIT_S, reconnect_timeout=86400.0, num_workers=2,
+            name="perdure", open=True,
+        )
+
+    def _migrate(self) -> str:
+        """Check the server is reachable, bring the schema up to date, return its name."""
+        try:
+            conn = psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
+        except psycopg.Error as exc:
+            raise StoreUnavailable(f"cannot connect to {self._where}: {_first_line(exc)}") from None
+        with conn:
+            schema = conn.execute("SELECT current_schema()").fetchone()
+            if schema is None or schema[0] is None:
+                raise StoreUnavailable(f"{self._where}: no schema to create tables in (check search_path)")
+            with conn.transaction():
+                # Several processes may start at once: one migrates, the others wait for it.
+                conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"perdure.migrate.{schema[0]}",))
+                migrate(conn.cursor(), DIALECT, f"{self._where} (schema {schema[0]})")
+        return str(schema[0])
+
+    # -- transactions ----------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        conn = self._begin()
+        try:
+            try:
+                yield SqlTransaction(conn.cursor(), DIALECT)
+            except BaseException:
+                _rollback(conn)
+                raise
+            try:
+                conn.execute("COMMIT")
+            except psycopg.OperationalError as exc:
+                raise TransientStoreError(
+                    f"lost the connection to {self._where} while committing; "
+                    f"the transaction may or may not have been committed: {_first_line(exc)}"
+                ) from exc
+        except _TRANSIENT as exc:
+            raise TransientStoreError(f"{self._where}: {_first_line(exc)}") from exc
+        finally:
+            self._pool.putconn(conn)
+
+    def _begin(self) -> psycopg.Connection[Any]:
+        """A pooled connection inside BEGIN. A connection that fails here has done nothing,
+        so after the first failure the pool's idle connections are checked (after a
+        restart of the server they are all dead) and BEGIN is tried once more."""
+        for attempt in (1, 2):
+            try:
+                conn = self._pool.getconn()
+            except PoolTimeout as exc:
+                raise StoreUnavailable(f"no connection to {self._where} within {POOL_WAIT_S:.0f} s") from exc
+            try:
+                conn.execute("BEGIN")
+                return conn
+            except psycopg.OperationalError as exc:
+                self._pool.putconn(conn)  # broken: the pool drops it
+                if attempt == 2:
+                    raise StoreUnavailable(f"{self._where} is unavailable: {_first_line(exc)}") from exc
+                log.warning("connection to %s lost (%s); reconnecting", self._where, _first_line(exc))
+                self._pool.check()
+        raise AssertionError("unreachable")
+
+    # -- notifications ---------------------------------------------------------------
+
+    def notify(self, kind: str, arn: str) -> None:
+        """NOTIFY, after the change committed; a lost notification only costs latency
+        (runtimes also poll), so failures are logged, not raised."""
+        payload = f"{self._id} {kind} {arn}"
+        for attempt in (1, 2):
+            try:
+                with self._pool.connection() as conn:
+                    conn.execute("SELECT pg_notify(%s, %s)", (self._channel, payload))
+                return
+            except psycopg.OperationalError as exc:  # a dead connection: as in _begin
+                if attempt == 2:
+                    log.debug("NOTIFY failed: %s", exc)
+                else:
+                    self._pool.check()
+            except (psycopg.Error, PoolTimeout) as exc:
+                log.debug("NOTIFY failed: %s", exc)
+                return
+
+    def listen(self, callback: Callable[[str, str], None]) -> bool:
+        if self._listener is None:
+            self._listener = threading.Thread(
+                target=self._listen_loop, args=(callback,), name="perdure-listen", daemon=True
+            )
+            self._listener.start()
+        return True
+
+    def _listen_loop(self, callback: Callable[[str, str], None]) -> None:
+        delay = 0.1
+        while not self._closing.is_set():
+            listening = False
+            try:
+                with psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S) as conn:
+                    conn.execute(pg_sql.SQL("LISTEN {}").format(pg_sql.Identifier(self._channel)))
+                    listening, delay = True, 0.1
+                    callback("listening", "")
+                    while not self._closing.is_set():
+                        for note in conn.notifies(timeout=LISTEN_CHECK_S):
+                            sender, kind, arn = note.payload.split(" ", 2)
+                            if sender != self._id:
+                                callback(kind, arn)
+                        conn.execute("SELECT 1")  # an idle connection can die silently
+            except psycopg.Error as exc:
+                if self._closing.is_set():
+                    return
+                if listening:
+                    log.warning("LISTEN connection to %s lost (%s); polling until it is back", self._where, _first_line(exc))
+                    callback("lost", "")
+            except Exception:
+                log.exception("LISTEN loop failed")
+            self._closing.wait(delay)
+            delay = min(delay * 2, RECONNECT_MAX_DELAY_S)
+
+    # -- the rest ------------------------------------------------------------------------
+
+    def maintain(self) -> None:
+        """Nothing to do: autovacuum keeps PostgreSQL's tables."""
+
+    def close(self) -> None:
+        self._closing.set()
+        self._pool.close()
+        if self._listener is not None:
+            self._listener.join(timeout=LISTEN_CHECK_S + 1)
+            self._listener = None
+
+
+def _rollback(conn: psycopg.Connection[Any]) -> None:
+    with suppress(psycopg.Error):  # a broken connection: the pool drops it
+        conn.execute("ROLLBACK")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+

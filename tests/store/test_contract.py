@@ -1,0 +1,121 @@
+"""The storage contract, on every backend: what several processes sharing one database
+rely on (claims, timers, leases, migrations)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+
+import pytest
+
+from perdure.engine import Engine, Outcome
+from perdure.functions import FunctionSpec
+from perdure.store import SchemaError, open_store
+from perdure.store.sql import SCHEMA_VERSION
+
+SPEC = {"Fn": FunctionSpec(name="Fn", handler="x.y", timeout_s=30, execution_timeout_s=600)}
+
+
+def _engines(db_url: str, n: int) -> list[Engine]:
+    """``n`` engines, each with its own store (its own connections), like ``n`` processes."""
+    return [Engine(open_store(db_url), SPEC) for _ in range(n)]
+
+
+def _in_threads(n: int, target: Callable[[int], None]) -> None:
+    threads = [threading.Thread(target=target, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+
+
+def test_concurrent_claims_never_hand_out_one_execution_twice(db_url: str) -> None:
+    engines = _engines(db_url, 4)
+    arns = {engines[0].start_execution("Fn", None)[0].arn for _ in range(60)}
+    claimed: list[list[str]] = [[] for _ in engines]
+
+    def claim(i: int) -> None:
+        while invocations := engines[i].claim(None, 3, f"w{i}"):
+            claimed[i].extend(inv.arn for inv in invocations)
+
+    _in_threads(len(engines), claim)
+    everything = [arn for per in claimed for arn in per]
+    assert sorted(everything) == sorted(arns)  # all claimed, none twice
+    for engine in engines:
+        engine.store.close()
+
+
+def test_each_due_timer_fires_once_across_concurrent_schedulers(db_url: str) -> None:
+    engines = _engines(db_url, 3)
+    first = engines[0]
+    arns = []
+    for _ in range(20):
+        row, _ = first.start_execution("Fn", None)
+        [inv] = first.claim(None, 1, "w")
+        wait = {"Id": "w1", "Type": "WAIT", "Action": "START", "WaitOptions": {"WaitSeconds": 1}}
+        first.checkpoint(row.arn, inv.token, [wait], None)
+        first.complete_invocation(row.arn, inv.invocation_id, Outcome("PENDING"))
+        arns.append(row.arn)
+    time.sleep(1.05)
+    fired = [0 for _ in engines]
+
+    def fire(i: int) -> None:
+        while n := engines[i].fire_due(limit=4):
+            fired[i] += n
+
+    _in_threads(len(engines), fire)
+    assert sum(fired) == len(arns)
+    for arn in arns:
+        types = Counter(e["EventType"] for e in first.history(arn, None, None, False, True)[0])
+        assert types["WaitSucceeded"] == 1
+    assert sorted(i.arn for i in first.claim(None, 100, "w")) == sorted(arns)
+    for engine in engines:
+        engine.store.close()
+
+
+def test_renewing_a_lease_needs_the_owner_and_a_running_invocation(db_url: str) -> None:
+    engine = _engines(db_url, 1)[0]
+    row, _ = engine.start_execution("Fn", None)
+    [inv] = engine.claim(None, 1, "w1")
+    with engine.store.transaction() as tx:
+        assert tx.renew_leases("w1", [inv.invocation_id, "gone"], 123) == [inv.invocation_id]
+        assert tx.renew_leases("w2", [inv.invocation_id], 456) == []
+        got = tx.get_execution(row.arn)
+    assert got is not None and got.lease_expires_ms == 123
+    engine.complete_invocation(row.arn, inv.invocation_id, Outcome("PENDING"))
+    with engine.store.transaction() as tx:
+        assert tx.renew_leases("w1", [inv.invocation_id], 789) == []
+    engine.store.close()
+
+
+def test_store_refuses_a_schema_newer_than_the_code(db_url: str) -> None:
+    open_store(db_url).close()
+    store = open_store(db_url)
+    with store.transaction() as tx:
+        tx._exec("UPDATE perdure_meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),))  # type: ignore[attr-defined]
+    store.close()
+    with pytest.raises(SchemaError, match=f"schema version {SCHEMA_VERSION + 1}, newer than this perdure's"):
+        open_store(db_url)
+
+
+def test_a_version_1_database_is_migrated_and_keeps_its_rows(db_url: str) -> None:
+    from perdure.store import sql
+
+    store = open_store(db_url)
+    engine = Engine(store, SPEC)
+    row, _ = engine.start_execution("Fn", '"kept"')
+    # Make it look like a database of the first release: no lease column, version 1.
+    with store.transaction() as tx:
+        tx._exec("DROP INDEX executions_lease")  # type: ignore[attr-defined]
+        tx._exec("ALTER TABLE executions DROP COLUMN lease_expires_ms")  # type: ignore[attr-defined]
+        tx._exec("UPDATE perdure_meta SET value = '1' WHERE key = 'schema_version'")  # type: ignore[attr-defined]
+    store.close()
+    engine = Engine(open_store(db_url), SPEC)
+    assert engine.get_execution(row.arn).input == '"kept"'
+    with engine.store.transaction() as tx:
+        assert tx._one(sql.GET_SCHEMA_VERSION)[0] == str(SCHEMA_VERSION)  # type: ignore[attr-defined]
+    [inv] = engine.claim(None, 1, "w")
+    assert inv.arn == row.arn
+    engine.store.close()
