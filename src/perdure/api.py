@@ -225,14 +225,12 @@ class LambdaApi:
         invocation_type = request.headers.get("x-amz-invocation-type", "RequestResponse")
         if invocation_type not in ("RequestResponse", "Event", "DryRun"):
             raise InvalidParameterValue(f"Unsupported X-Amz-Invocation-Type {invocation_type!r}")
-        spec = self.engine.function(name)
+        self.engine.function(name)
         if invocation_type == "DryRun":
             return Response(status_code=204)
         execution_name = request.headers.get("x-amz-durable-execution-name")
         if execution_name is not None and not re.fullmatch(r"[a-zA-Z0-9_-]{1,64}", execution_name):
             raise InvalidParameterValue("X-Amz-Durable-Execution-Name must be 1-64 characters of [a-zA-Z0-9_-]")
-        if not spec.durable:
-            raise InvalidParameterValue(f"Function {name} is not a durable function (no DurableConfig)")
         row, _ = await self._run(self.engine.start_execution, name, text, execution_name)
         headers = {"X-Amz-Durable-Execution-Arn": row.arn, "X-Amz-Executed-Version": "$LATEST"}
         if invocation_type == "Event":

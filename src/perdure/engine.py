@@ -11,9 +11,11 @@ from __future__ import annotations
 import base64
 import json
 import os
+import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +24,7 @@ from perdure.errors import CallbackTimeout, InvalidParameterValue, ResourceConfl
 from perdure.functions import FunctionSpec
 from perdure.history import error_payload, make_event, payload, strip_payloads
 from perdure.store.base import ExecutionRow, Store, Timer, Transaction
+from perdure.template import parse_function_name
 
 REGION = "us-east-1"
 ACCOUNT = "000000000000"
@@ -98,8 +101,9 @@ def _invocation_of(token: str) -> str | None:
 class _Batch:
     """Changes to one execution being assembled inside a transaction."""
 
-    def __init__(self, tx: Transaction, row: ExecutionRow, now: int) -> None:
+    def __init__(self, tx: Transaction, row: ExecutionRow, now: int, notify: Listener) -> None:
         self.tx = tx
+        self.notify = notify
         self.row = row
         self.now = now
         self.changes: dict[str, Any] = {}
@@ -133,6 +137,8 @@ class _Batch:
             self.tx.delete_timers(self.row.arn, op_id, kind)
         for op_id, kind, due in fx.timers:
             self.tx.set_timer(Timer(self.row.arn, op_id, kind, due))
+        if fx.timers:
+            self.notify("ready", self.row.arn)  # the scheduler's next wake-up may be sooner
         for callback_id, op_id in fx.callbacks:
             self.tx.put_callback(callback_id, self.row.arn, op_id)
         if fx.wake:
@@ -148,6 +154,10 @@ class _Batch:
         self.flush_operations()
         self.tx.append_events(self.row.arn, self.events)
         self.events = []
+        if self.row.ready_ms is not None and ("ready_ms" in self.changes or "invocation_id" in self.changes):
+            self.notify("ready", self.row.arn)
+        if "status" in self.changes and self.row.status != "RUNNING":
+            self.notify("closed", self.row.arn)
         self.tx.update_execution(self.row.arn, self.changes)
         self.changes = {}
 
@@ -167,6 +177,7 @@ class Engine:
         self.store = store
         self.functions: dict[str, FunctionSpec] = dict(functions or {})
         self._listeners: list[Listener] = []
+        self._local = threading.local()
 
     # -- notifications -------------------------------------------------------------
 
@@ -178,6 +189,25 @@ class Engine:
         for listener in self._listeners:
             listener(kind, arn)
 
+    @contextmanager
+    def _transaction(self) -> Iterator[Transaction]:
+        """A store transaction whose notifications go out only once it has committed."""
+        if getattr(self._local, "pending", None) is not None:
+            raise RuntimeError("engine transactions do not nest")
+        pending: list[tuple[str, str]] = []
+        self._local.pending = pending
+        try:
+            with self.store.transaction() as tx:
+                yield tx
+        finally:
+            self._local.pending = None
+        for kind, arn in dict.fromkeys(pending):
+            self._emit(kind, arn)
+
+    def _notify(self, kind: str, arn: str) -> None:
+        """Queue a notification for after the current transaction commits."""
+        self._local.pending.append((kind, arn))
+
     def function(self, name: str) -> FunctionSpec:
         spec = self.functions.get(name)
         if spec is None:
@@ -187,24 +217,16 @@ class Engine:
     # -- control plane -------------------------------------------------------------
 
     def start_execution(self, function_name: str, input_payload: str | None, name: str | None = None) -> tuple[ExecutionRow, bool]:
-        """Start (or, for a known execution name with the same input, find) an execution."""
+        """Start (or, for a known execution name with the same input, find) an execution.
+
+        A function without DurableConfig is run once as a plain Lambda handler."""
         spec = self.function(function_name)
-        if not spec.durable:
-            raise InvalidParameterValue(f"Function {function_name} has no DurableConfig: it is not a durable function")
         if input_payload is not None and len(input_payload.encode()) > MAX_INPUT_BYTES:
             raise InvalidParameterValue(f"Input payload is larger than {MAX_INPUT_BYTES} bytes")
-        execution_id = uuid.uuid4().hex
-        name = name or execution_id
-        now = now_ms()
-        timeout_s = int(spec.execution_timeout_s) if spec.execution_timeout_s else None
-        arn = execution_arn(function_name, name, execution_id)
-        row = ExecutionRow(
-            arn=arn, function_name=function_name, name=name, status="RUNNING",
-            input=input_payload, result=None, error=None, start_ms=now, end_ms=None,
-            timeout_s=timeout_s, retention_days=spec.retention_days, ready_ms=now,
-        )
-        with self.store.transaction() as tx:
-            if not tx.insert_execution(row):
+        with self._transaction() as tx:
+            row = self._new_execution(tx, spec, input_payload, name, now_ms())
+            if row is None:
+                assert name is not None
                 existing = tx.find_execution(function_name, name)
                 assert existing is not None
                 if existing.input != input_payload:
@@ -212,23 +234,45 @@ class Engine:
                         f"Durable execution {name} of {function_name} already exists with a different input"
                     )
                 return existing, False
-            batch = _Batch(tx, row, now)
-            op = {
-                "Id": execution_id, "Type": "EXECUTION", "Status": "STARTED", "Name": name,
-                "StartTimestamp": now, "ExecutionDetails": {"InputPayload": input_payload or ""},
-            }
-            batch.put(op)
-            batch.event("ExecutionStarted", op, {
-                "Input": payload(input_payload), "ExecutionTimeout": timeout_s or MAX_EXECUTION_TIMEOUT_S,
-            })
-            if timeout_s:
-                tx.set_timer(Timer(arn, execution_id, "execution_timeout", now + timeout_s * 1000))
-            batch.flush()
-        self._emit("ready", arn)
         return row, True
 
+    def _new_execution(
+        self, tx: Transaction, spec: FunctionSpec, input_payload: str | None, name: str | None, now: int,
+        parent: tuple[str, str] | None = None,
+    ) -> ExecutionRow | None:
+        """Insert an execution with its EXECUTION operation; None if the name is taken."""
+        execution_id = uuid.uuid4().hex
+        name = name or execution_id
+        timeout_s = int(spec.execution_timeout_s) if spec.execution_timeout_s else None
+        arn = execution_arn(spec.name, name, execution_id)
+        row = ExecutionRow(
+            arn=arn, function_name=spec.name, name=name, status="RUNNING",
+            input=input_payload, result=None, error=None, start_ms=now, end_ms=None,
+            # A chained invoke's target starts once the caller's invocation has ended
+            # (see _release_children), so its result arrives between invocations.
+            timeout_s=timeout_s, retention_days=spec.retention_days, ready_ms=None if parent else now,
+            parent_arn=parent[0] if parent else None, parent_op=parent[1] if parent else None,
+            plain=0 if spec.durable else 1,
+        )
+        if not tx.insert_execution(row):
+            return None
+        batch = _Batch(tx, row, now, self._notify)
+        op = {
+            "Id": execution_id, "Type": "EXECUTION", "Status": "STARTED", "Name": name,
+            "StartTimestamp": now, "ExecutionDetails": {"InputPayload": input_payload or ""},
+        }
+        batch.put(op)
+        batch.event("ExecutionStarted", op, {
+            "Input": payload(input_payload), "ExecutionTimeout": timeout_s or MAX_EXECUTION_TIMEOUT_S,
+        })
+        if timeout_s:
+            tx.set_timer(Timer(arn, execution_id, "execution_timeout", now + timeout_s * 1000))
+        batch.flush()
+        self._notify("ready", arn)
+        return row
+
     def get_execution(self, arn: str) -> ExecutionRow:
-        with self.store.transaction() as tx:
+        with self._transaction() as tx:
             row = tx.get_execution(arn)
         if row is None:
             raise ResourceNotFound(f"Durable execution not found: {arn}")
@@ -236,7 +280,7 @@ class Engine:
 
     def history(self, arn: str, marker: str | None, max_items: int | None, reverse: bool, include_data: bool) -> tuple[list[dict[str, Any]], str | None]:
         limit = _page_size(max_items, 1000)
-        with self.store.transaction() as tx:
+        with self._transaction() as tx:
             row = tx.get_execution(arn)
             if row is None:
                 raise ResourceNotFound(f"Durable execution not found: {arn}")
@@ -260,7 +304,7 @@ class Engine:
                 after = (int(start), arn)
             except ValueError as exc:
                 raise InvalidParameterValue("Invalid Marker") from exc
-        with self.store.transaction() as tx:
+        with self._transaction() as tx:
             rows = tx.list_executions(function_name, statuses, started_after_ms, started_before_ms, name, after, limit + 1, reverse)
         next_marker = None
         if len(rows) > limit:
@@ -273,7 +317,7 @@ class Engine:
         """Complete (SUCCEEDED / FAILED) a callback, or record a heartbeat (HEARTBEAT)."""
         if result is not None and len(result.encode()) > tr.MAX_PAYLOAD_BYTES:
             raise InvalidParameterValue(f"Callback result is larger than {tr.MAX_PAYLOAD_BYTES} bytes")
-        with self.store.transaction() as tx:
+        with self._transaction() as tx:
             found = tx.get_callback(callback_id)
             if found is None:
                 raise ResourceNotFound(f"Callback not found: {callback_id}")
@@ -285,7 +329,7 @@ class Engine:
                 raise InvalidParameterValue(
                     f"Callback {callback_id} belongs to execution {arn}, which is {row.status}"
                 )
-            batch = _Batch(tx, row, now_ms())
+            batch = _Batch(tx, row, now_ms(), self._notify)
             batch.load([op_id])
             op = batch.ops[op_id]
             if op["Status"] != "STARTED":
@@ -301,36 +345,52 @@ class Engine:
             batch.put(tr.complete_callback(op, outcome, batch.now, fx, result=result, error=error))
             batch.apply(fx)
             batch.flush()
-        self._emit("ready", arn)
 
     def stop_execution(self, arn: str, error: dict[str, Any] | None) -> int:
-        with self.store.transaction() as tx:
+        """Stop an execution: revoke its invocation, cancel what it waits on, stop the
+        executions its chained invokes started, and record ExecutionStopped."""
+        with self._transaction() as tx:
             row = tx.get_execution(arn)
             if row is None:
                 raise ResourceNotFound(f"Durable execution not found: {arn}")
             if row.status != "RUNNING":
                 raise ResourceConflict(f"Durable execution {arn} is already {row.status}")
-            batch = _Batch(tx, row, now_ms())
-            if row.invocation_id is not None:
-                self._record_invocation_end(batch, {"ErrorType": "Execution.Stopped", "ErrorMessage": "Execution stopped"})
-            for op in tx.open_operations(arn):
-                if op["Type"] == "WAIT":
-                    fx = tr.Effects()
-                    stopped = dict(op, Status="CANCELLED", EndTimestamp=batch.now)
-                    fx.event("WaitCancelled", stopped, {"Error": error_payload(error)})
-                    batch.put(stopped)
-                    batch.apply(fx)
-                elif op["Type"] in ("CALLBACK", "CHAINED_INVOKE", "STEP") and op["Status"] != "SUCCEEDED":
-                    batch.put(dict(op, Status="STOPPED" if op["Type"] != "STEP" else "CANCELLED", EndTimestamp=batch.now))
-            self._finish(batch, "STOPPED", error=error or {"ErrorType": "Execution.Stopped", "ErrorMessage": "Execution stopped"})
-            batch.flush()
-            stopped_at = batch.now
-        self._emit("closed", arn)
-        return stopped_at
+            now = now_ms()
+            self._stop(tx, row, error, now)
+        return now
+
+    def _stop(self, tx: Transaction, row: ExecutionRow, error: dict[str, Any] | None, now: int) -> None:
+        error = error or {"ErrorType": "Execution.Stopped", "ErrorMessage": "Execution stopped"}
+        for op in tx.open_operations(row.arn):
+            child_arn = op.get("_child")
+            child = tx.get_execution(child_arn) if child_arn else None
+            if child is not None and child.status == "RUNNING":
+                self._stop(tx, child, error, now)  # reports ChainedInvokeStopped to us
+        row = tx.get_execution(row.arn) or row
+        batch = _Batch(tx, row, now, self._notify)
+        if row.invocation_id is not None:
+            self._record_invocation_end(batch, {"ErrorType": "Execution.Stopped", "ErrorMessage": "Execution stopped"})
+        for op in tx.open_operations(row.arn):
+            fx = tr.Effects()
+            if op["Type"] == "WAIT":
+                stopped = dict(op, Status="CANCELLED", EndTimestamp=now)
+                fx.event("WaitCancelled", stopped, {"Error": error_payload(error)})
+            elif op["Type"] == "CHAINED_INVOKE":
+                stopped = tr.complete_invoke(op, "STOPPED", now, fx, error=error)
+            elif op["Type"] == "CALLBACK":
+                stopped = dict(op, Status="STOPPED", EndTimestamp=now)
+            elif op["Type"] in ("STEP", "CONTEXT"):
+                stopped = dict(op, Status="STOPPED", EndTimestamp=now)
+            else:
+                continue
+            batch.put(stopped)
+            batch.apply(fx)
+        self._finish(batch, "STOPPED", error=error)
+        batch.flush()
 
     def delete_expired(self, limit: int = 100) -> int:
         """Delete closed executions past their retention period, ``limit`` at a time."""
-        with self.store.transaction() as tx:
+        with self._transaction() as tx:
             arns = tx.expired_executions(now_ms(), limit)
             for arn in arns:
                 tx.delete_execution(arn)
@@ -348,8 +408,7 @@ class Engine:
         size = sum(len((u.get("Payload") or "").encode()) for u in updates)
         if size > MAX_CHECKPOINT_BYTES:
             raise InvalidParameterValue(f"Checkpoint payloads total {size} bytes; the limit is {MAX_CHECKPOINT_BYTES}")
-        woke = False
-        with self.store.transaction() as tx:
+        with self._transaction() as tx:
             row = tx.get_execution(arn)
             if row is None:
                 raise ResourceNotFound(f"Durable execution not found: {arn}")
@@ -358,7 +417,7 @@ class Engine:
                 return cached
             if row.token is None or token != row.token:
                 raise InvalidParameterValue("Invalid checkpoint token: it is stale, revoked or not for this execution")
-            batch = _Batch(tx, row, now_ms())
+            batch = _Batch(tx, row, now_ms(), self._notify)
             ids = [u["Id"] for u in updates] + [u["ParentId"] for u in updates if u.get("ParentId")]
             batch.load(ids)
             fx = tr.Effects()
@@ -396,9 +455,6 @@ class Engine:
                 response["CheckpointToken"] = new_token
             batch.set(seen_seq=row.op_seq, last_response=json.dumps(response) if client_token else None)
             batch.flush()
-            woke = row.ready_ms is not None or bool(fx.timers)
-        if woke:
-            self._emit("ready", arn)
         return response
 
     def _fail_nondeterministic(self, batch: _Batch, message: str) -> dict[str, Any]:
@@ -411,20 +467,53 @@ class Engine:
         return {"NewExecutionState": {"Operations": []}}
 
     def _start_chained_invoke(self, batch: _Batch, op: dict[str, Any]) -> None:
-        target = op["_invoke"]["FunctionName"]
+        """Start the execution a CHAINED_INVOKE names, in the caller's transaction."""
+        request = op.pop("_invoke")
+        target = request["FunctionName"]
+        spec = None
+        try:
+            spec = self.functions.get(parse_function_name(target))
+        except ValueError:
+            pass
         fx = tr.Effects()
-        op = dict(op, Status="FAILED", EndTimestamp=batch.now)
-        error = {"ErrorType": "ResourceNotFoundException", "ErrorMessage": f"Chained invoke of {target} is not supported by this perdure version"}
-        op["ChainedInvokeDetails"] = {"Error": error}
-        fx.event("ChainedInvokeStarted", op, {"FunctionName": target, "Input": payload(op["_invoke"].get("Input"))})
-        fx.event("ChainedInvokeFailed", op, {"Error": error_payload(error)})
-        fx.wake = True
+        started: dict[str, Any] = {"FunctionName": target, "Input": payload(request.get("Input")), "ExecutedVersion": VERSION}
+        if request.get("TenantId"):
+            started["TenantId"] = request["TenantId"]
+        if spec is None:
+            error = {"ErrorType": "ResourceNotFoundException", "ErrorMessage": f"Function not found: {target}"}
+            fx.event("ChainedInvokeStarted", op, started)
+            batch.put(tr.complete_invoke(op, "FAILED", batch.now, fx, error=error))
+            batch.apply(fx)
+            return
+        child = self._new_execution(batch.tx, spec, request.get("Input"), None, batch.now, parent=(batch.row.arn, op["Id"]))
+        assert child is not None  # a fresh uuid name cannot be taken
+        started["DurableExecutionArn"] = child.arn
+        op["_child"] = child.arn
+        fx.event("ChainedInvokeStarted", op, started)
         batch.put(op)
         batch.apply(fx)
 
+    def _report_to_parent(self, tx: Transaction, child: ExecutionRow, now: int) -> None:
+        """A chained-invoke target closed: complete the caller's CHAINED_INVOKE operation."""
+        if child.parent_arn is None or child.parent_op is None:
+            return
+        parent = tx.get_execution(child.parent_arn)
+        if parent is None or parent.status != "RUNNING":
+            return
+        batch = _Batch(tx, parent, now, self._notify)
+        batch.load([child.parent_op])
+        op = batch.ops.get(child.parent_op)
+        if op is None or op["Status"] != "STARTED":
+            return
+        fx = tr.Effects()
+        error = json.loads(child.error) if child.error else None
+        batch.put(tr.complete_invoke(op, child.status, now, fx, result=child.result, error=error))
+        batch.apply(fx)
+        batch.flush()
+
     def get_state(self, arn: str, token: str, marker: str | None, max_items: int | None) -> dict[str, Any]:
         limit = _page_size(max_items, STATE_PAGE)
-        with self.store.transaction() as tx:
+        with self._transaction() as tx:
             row = tx.get_execution(arn)
             if row is None:
                 raise ResourceNotFound(f"Durable execution not found: {arn}")
@@ -444,7 +533,7 @@ class Engine:
         if limit <= 0:
             return claimed
         now = now_ms()
-        with self.store.transaction() as tx:
+        with self._transaction() as tx:
             for row in tx.ready_executions(now, functions, limit):
                 spec = self.functions.get(row.function_name)
                 if spec is None:
@@ -469,12 +558,11 @@ class Engine:
 
     def complete_invocation(self, arn: str, invocation_id: str, outcome: Outcome) -> None:
         """Record how an invocation ended and decide what happens next."""
-        closed = ready = False
-        with self.store.transaction() as tx:
+        with self._transaction() as tx:
             row = tx.get_execution(arn)
             if row is None or row.invocation_id != invocation_id:
                 return  # a late report from an invocation already timed out or stopped
-            batch = _Batch(tx, row, now_ms())
+            batch = _Batch(tx, row, now_ms(), self._notify)
             if outcome.status == "ERROR":
                 self._apply_failure(batch, outcome.error or {"ErrorType": "Runtime.Unknown", "ErrorMessage": "invocation failed"})
             else:
@@ -489,12 +577,6 @@ class Engine:
                 else:
                     batch.set(failures=0)
             batch.flush()
-            closed = row.status != "RUNNING"
-            ready = row.ready_ms is not None
-        if closed:
-            self._emit("closed", arn)
-        elif ready:
-            self._emit("ready", arn)
 
     def _record_invocation_end(self, batch: _Batch, error: dict[str, Any] | None) -> None:
         row = batch.row
@@ -506,6 +588,18 @@ class Engine:
             details["Error"] = error_payload(error)
         batch.event("InvocationCompleted", None, details)
         batch.set(invocation_id=None, token=None, owner=None, invocation_start_ms=None, invocation_deadline_ms=None)
+        self._release_children(batch)
+
+    def _release_children(self, batch: _Batch) -> None:
+        """Let the targets of chained invokes started by the ended invocation run."""
+        for op in batch.tx.open_operations(batch.row.arn):
+            child_arn = op.get("_child")
+            if op["Type"] != "CHAINED_INVOKE" or not child_arn:
+                continue
+            child = batch.tx.get_execution(child_arn)
+            if child and child.status == "RUNNING" and child.ready_ms is None and child.invocation_id is None and child.op_seq <= 1:
+                batch.tx.update_execution(child_arn, {"ready_ms": batch.now})
+                self._notify("ready", child_arn)
 
     def _finish(self, batch: _Batch, status: str, *, result: str | None = None, error: dict[str, Any] | None = None) -> None:
         row = batch.row
@@ -526,41 +620,36 @@ class Engine:
             result=result, error=json.dumps(error) if error is not None else None,
         )
         batch.tx.delete_timers(row.arn)
+        self._report_to_parent(batch.tx, row, batch.now)
 
     def fire_due(self, limit: int = TIMER_BATCH) -> int:
         """Fire due timers and expire overdue invocations; returns how many fired."""
         now = now_ms()
-        woken: list[tuple[str, str]] = []
-        with self.store.transaction() as tx:
+        with self._transaction() as tx:
             timers = tx.due_timers(now, limit)
             for timer in timers:
-                kind = self._fire_timer(tx, timer, now)
-                if kind:
-                    woken.append((kind, timer.arn))
+                self._fire_timer(tx, timer, now)
             overdue = tx.expired_leases(now, limit)
             for row in overdue:
                 self._expire_invocation(tx, row, now)
-                woken.append(("closed" if row.status != "RUNNING" else "ready", row.arn))
-        for kind, arn in woken:
-            self._emit(kind, arn)
         return len(timers) + len(overdue)
 
-    def _fire_timer(self, tx: Transaction, timer: Timer, now: int) -> str | None:
+    def _fire_timer(self, tx: Transaction, timer: Timer, now: int) -> None:
         tx.delete_timers(timer.arn, timer.op_id, timer.kind)
         row = tx.get_execution(timer.arn)
         if row is None or row.status != "RUNNING":
-            return None
-        batch = _Batch(tx, row, now)
+            return
+        batch = _Batch(tx, row, now, self._notify)
         if timer.kind == "execution_timeout":
             if row.invocation_id is not None:
                 self._record_invocation_end(batch, {"ErrorType": "Execution.Timeout", "ErrorMessage": "Execution timed out"})
             self._finish(batch, "TIMED_OUT", error={"ErrorType": "Execution.Timeout", "ErrorMessage": f"Execution timed out after {row.timeout_s} seconds"})
             batch.flush()
-            return "closed"
+            return
         batch.load([timer.op_id])
         op = batch.ops.get(timer.op_id)
         if op is None:
-            return None
+            return
         fx = tr.Effects()
         if timer.kind == "wait" and op["Status"] == "STARTED":
             batch.put(tr.complete_wait(op, now, fx))
@@ -572,15 +661,14 @@ class Engine:
             message = "Callback timed out" if timer.kind == "timeout" else "Callback heartbeat timed out"
             batch.put(tr.complete_callback(op, "TIMED_OUT", now, fx, error={"ErrorType": error_type, "ErrorMessage": message}))
         else:
-            return None
+            return
         batch.apply(fx)
         batch.flush()
-        return "ready"
 
     def _expire_invocation(self, tx: Transaction, row: ExecutionRow, now: int) -> None:
         spec = self.functions.get(row.function_name)
         timeout = spec.timeout_s if spec else 0
-        batch = _Batch(tx, row, now)
+        batch = _Batch(tx, row, now, self._notify)
         error = {"ErrorType": "Sandbox.Timedout", "ErrorMessage": f"Task timed out after {timeout:.2f} seconds"}
         self._apply_failure(batch, error)
         batch.flush()
@@ -604,11 +692,11 @@ class Engine:
             batch.wake(batch.now + int(invocation_failure_delay_s(failures) * 1000))
 
     def ready_functions(self) -> list[str]:
-        with self.store.transaction() as tx:
+        with self._transaction() as tx:
             return tx.ready_functions(now_ms())
 
     def next_wakeup_ms(self, functions: Sequence[str] | None = None) -> int | None:
-        with self.store.transaction() as tx:
+        with self._transaction() as tx:
             return tx.next_wakeup_ms(functions)
 
 

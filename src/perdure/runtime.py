@@ -169,7 +169,8 @@ class Runtime:
     def _spawn(self) -> _Process:
         parent, child = self._ctx.Pipe()
         proc = self._ctx.Process(
-            target=worker_main, args=(child, self.db_url, self.threads), name="perdure-worker", daemon=True
+            target=worker_main, args=(child, self.db_url, self.threads, self.engine.functions),
+            name="perdure-worker", daemon=True,
         )
         proc.start()
         child.close()

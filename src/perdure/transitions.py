@@ -352,6 +352,26 @@ def _chained_invoke(update: dict[str, Any], stored: dict[str, Any] | None, now: 
     return op
 
 
+def complete_invoke(stored: dict[str, Any], outcome: str, now: int, fx: Effects, *, result: str | None = None, error: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The execution a CHAINED_INVOKE started has closed with ``outcome``."""
+    op = {k: v for k, v in stored.items() if k != "_child"}
+    op["_child_closed"] = stored.get("_child")
+    op["Status"] = outcome
+    op["EndTimestamp"] = now
+    details: dict[str, Any] = {}
+    if outcome == "SUCCEEDED":
+        if result is not None:
+            details["Result"] = result
+        fx.event("ChainedInvokeSucceeded", op, {"Result": payload(result)})
+    else:
+        details["Error"] = error or {}
+        event = {"FAILED": "ChainedInvokeFailed", "TIMED_OUT": "ChainedInvokeTimedOut"}.get(outcome, "ChainedInvokeStopped")
+        fx.event(event, op, {"Error": error_payload(error)})
+    op["ChainedInvokeDetails"] = details
+    fx.wake = True
+    return op
+
+
 _HANDLERS = {
     "STEP": _step,
     "WAIT": _wait,

@@ -9,6 +9,7 @@ checkpoints straight into the database through ``EngineServiceClient``.
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import os
 import sys
@@ -127,6 +128,14 @@ class Worker:
             handler = self._handlers.get(spec.name)
             if handler is None:
                 handler = self._handlers[spec.name] = load_handler(spec)
+            context = LambdaContext(
+                aws_request_id=invocation.invocation_id,
+                function_name=spec.name,
+                invoked_function_arn=function_arn(spec.name),
+                deadline_ms=invocation.deadline_ms,
+            )
+            if not spec.durable:
+                return self._invoke_plain(handler, invocation, context)
             event = DurableExecutionInvocationInputWithClient(
                 durable_execution_arn=invocation.arn,
                 checkpoint_token=invocation.token,
@@ -135,23 +144,31 @@ class Worker:
                 ),
                 service_client=self.client,
             )
-            context = LambdaContext(
-                aws_request_id=invocation.invocation_id,
-                function_name=spec.name,
-                invoked_function_arn=function_arn(spec.name),
-                deadline_ms=invocation.deadline_ms,
-            )
             return outcome_of(handler(event, context))
         except Exception as exc:
             log.warning("invocation %s of %s raised %s", invocation.invocation_id, spec.name, exc)
             return Outcome("ERROR", error=error_of(exc))
 
 
-def worker_main(conn: Connection, db_url: str, threads: int) -> None:
+    @staticmethod
+    def _invoke_plain(handler: Handler, invocation: Invocation, context: LambdaContext) -> Outcome:
+        """A function without DurableConfig: called once with the input, like Lambda."""
+        execution = next(op for op in invocation.operations if op["Type"] == "EXECUTION")
+        text = (execution.get("ExecutionDetails") or {}).get("InputPayload") or ""
+        event = json.loads(text) if text.strip() else {}
+        try:
+            result = handler(event, context)
+        except Exception as exc:
+            return Outcome("FAILED", error=error_of(exc))
+        return Outcome("SUCCEEDED", result=json.dumps(result))
+
+
+def worker_main(conn: Connection, db_url: str, threads: int, functions: dict[str, FunctionSpec]) -> None:
     """Entry point of a worker process (spawned by the supervisor)."""
     logging.basicConfig(level=os.environ.get("PERDURE_LOG_LEVEL", "WARNING"))
     store = open_store(db_url)
-    engine = Engine(store)
+    # Every function of the deployment: handlers start chained invokes of the others.
+    engine = Engine(store, functions)
     lock = threading.Lock()
 
     def send(message: tuple[Any, ...]) -> None:
