@@ -36,12 +36,12 @@ from aws_durable_execution_sdk_python.lambda_service import (
 )
 
 sys.path.insert(0, str(Path(__file__).parent))
-import handlers  # noqa: E402
+import handlers
 
-from perdure.engine import Engine, Outcome  # noqa: E402
-from perdure.functions import FunctionSpec  # noqa: E402
-from perdure.store import open_store  # noqa: E402
-from perdure.worker import LambdaContext, Worker  # noqa: E402
+from perdure.engine import Engine
+from perdure.functions import FunctionSpec
+from perdure.store import open_store
+from perdure.worker import LambdaContext, Worker
 
 
 class NullClient:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import urllib.parse
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any

@@ -31,7 +31,7 @@ def test_one_invocation_at_a_time_and_stale_tokens_are_fenced(engine: Engine) ->
     step = {"Id": "s1", "Type": "STEP", "SubType": "Step", "Action": "START", "Name": "one"}
     out = engine.checkpoint(row.arn, inv.token, [step], None)
     token2 = out["CheckpointToken"]
-    with pytest.raises(InvalidParameterValue, match="^Invalid checkpoint token"):
+    with pytest.raises(InvalidParameterValue, match=r"^Invalid checkpoint token"):
         engine.checkpoint(row.arn, inv.token, [dict(step, Action="SUCCEED", Payload="1")], None)
     engine.checkpoint(row.arn, token2, [dict(step, Action="SUCCEED", Payload="1")], None)
     engine.complete_invocation(row.arn, inv.invocation_id, Outcome("SUCCEEDED", result='"done"'))

@@ -61,12 +61,17 @@ def _error_response(exc: ServiceError, request_id: str) -> Response:
     )
 
 
+def _first(params: dict[str, list[str]], key: str) -> str | None:
+    values = params.get(key)
+    return values[0] if values else None
+
+
 def _bool(params: dict[str, list[str]], key: str) -> bool:
     return (params.get(key) or ["false"])[0].lower() == "true"
 
 
 def _int(params: dict[str, list[str]], key: str) -> int | None:
-    raw = (params.get(key) or [None])[0]
+    raw = _first(params, key)
     if raw is None or raw == "":
         return None
     try:
@@ -76,7 +81,7 @@ def _int(params: dict[str, list[str]], key: str) -> int | None:
 
 
 def _timestamp_ms(params: dict[str, list[str]], key: str) -> int | None:
-    raw = (params.get(key) or [None])[0]
+    raw = _first(params, key)
     if not raw:
         return None
     try:
@@ -257,7 +262,7 @@ class LambdaApi:
         token = (params.get("CheckpointToken") or [""])[0]
         if not token:
             raise InvalidParameterValue("CheckpointToken is required")
-        marker = (params.get("Marker") or [None])[0] or None
+        marker = _first(params, "Marker") or None
         response = await self._run(self.engine.get_state, arn, token, marker, _int(params, "MaxItems"))
         return JSONResponse(to_wire(response))
 
@@ -269,7 +274,7 @@ class LambdaApi:
 
     async def history(self, request: Request, arn: str, _op: str) -> Response:
         params = self._params(request)
-        marker = (params.get("Marker") or [None])[0] or None
+        marker = _first(params, "Marker") or None
         events, next_marker = await self._run(
             self.engine.history, arn, marker, _int(params, "MaxItems"),
             _bool(params, "ReverseOrder"),
@@ -291,8 +296,8 @@ class LambdaApi:
         rows, marker = await self._run(
             self.engine.list_executions, parse_function_name(function), statuses,
             _timestamp_ms(params, "StartedAfter"), _timestamp_ms(params, "StartedBefore"),
-            (params.get("DurableExecutionName") or [None])[0],
-            (params.get("Marker") or [None])[0] or None, _int(params, "MaxItems"), _bool(params, "ReverseOrder"),
+            _first(params, "DurableExecutionName"),
+            _first(params, "Marker") or None, _int(params, "MaxItems"), _bool(params, "ReverseOrder"),
         )
         out: dict[str, Any] = {"DurableExecutions": [to_wire(execution_summary(r)) for r in rows]}
         if marker:

@@ -15,12 +15,17 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
 from perdure import transitions as tr
-from perdure.errors import CallbackTimeout, InvalidParameterValue, ResourceConflict, ResourceNotFound
+from perdure.errors import (
+    CallbackTimeout,
+    InvalidParameterValue,
+    ResourceConflict,
+    ResourceNotFound,
+)
 from perdure.functions import FunctionSpec
 from perdure.history import error_payload, make_event, payload, strip_payloads
 from perdure.store.base import ExecutionRow, Store, Timer, Transaction
@@ -377,9 +382,7 @@ class Engine:
                 fx.event("WaitCancelled", stopped, {"Error": error_payload(error)})
             elif op["Type"] == "CHAINED_INVOKE":
                 stopped = tr.complete_invoke(op, "STOPPED", now, fx, error=error)
-            elif op["Type"] == "CALLBACK":
-                stopped = dict(op, Status="STOPPED", EndTimestamp=now)
-            elif op["Type"] in ("STEP", "CONTEXT"):
+            elif op["Type"] == "CALLBACK" or op["Type"] in ("STEP", "CONTEXT"):
                 stopped = dict(op, Status="STOPPED", EndTimestamp=now)
             else:
                 continue
@@ -471,10 +474,8 @@ class Engine:
         request = op.pop("_invoke")
         target = request["FunctionName"]
         spec = None
-        try:
+        with suppress(ValueError):  # not a function name or ARN: reported as not found
             spec = self.functions.get(parse_function_name(target))
-        except ValueError:
-            pass
         fx = tr.Effects()
         started: dict[str, Any] = {"FunctionName": target, "Input": payload(request.get("Input")), "ExecutedVersion": VERSION}
         if request.get("TenantId"):
