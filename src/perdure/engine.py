@@ -674,6 +674,25 @@ class Engine:
         self._apply_failure(batch, error)
         batch.flush()
 
+    def recover_orphans(self, is_dead: Callable[[str], bool], limit: int = 1000) -> int:
+        """Record as crashed the running invocations whose owner ``is_dead`` says is gone
+        (a process of this machine killed with everything it ran), so they are re-run
+        now rather than when their deadline passes."""
+        recovered = 0
+        with self._transaction() as tx:
+            # Every running invocation: its deadline is before the end of time.
+            for row in tx.expired_leases(2**62, limit):
+                if row.owner is None or not is_dead(row.owner):
+                    continue
+                batch = _Batch(tx, row, now_ms(), self._notify)
+                self._apply_failure(batch, {
+                    "ErrorType": "Runtime.ExitError",
+                    "ErrorMessage": f"RequestId: {row.invocation_id} Error: the process running it ({row.owner}) exited",
+                })
+                batch.flush()
+                recovered += 1
+        return recovered
+
     def fail_invocation(self, arn: str, invocation_id: str, error: dict[str, Any]) -> None:
         """The platform saw an invocation die (process exit, unhandled error)."""
         self.complete_invocation(arn, invocation_id, Outcome("ERROR", error=error))

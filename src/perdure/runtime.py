@@ -85,6 +85,9 @@ class Runtime:
     def start(self) -> None:
         if self._thread is not None:
             return
+        recovered = self.engine.recover_orphans(self._owner_is_dead)
+        if recovered:
+            log.warning("re-running %d invocation(s) whose process on this machine had died", recovered)
         for _ in range(self.max_processes):
             self._spawn()
         self._thread = threading.Thread(target=self._loop, name="perdure-runtime", daemon=True)
@@ -155,6 +158,20 @@ class Runtime:
                 pass
 
     # -- internals -----------------------------------------------------------------
+
+    def _owner_is_dead(self, owner: str) -> bool:
+        """Whether ``owner`` (host:pid:nonce) was a process of this machine that is gone."""
+        host, _, rest = owner.partition(":")
+        pid_text = rest.split(":", 1)[0]
+        if host != os.uname().nodename or not pid_text.isdigit() or owner == self.owner:
+            return False
+        try:
+            os.kill(int(pid_text), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
 
     def _on_engine_event(self, kind: str, arn: str) -> None:
         if kind == "closed":
