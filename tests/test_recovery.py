@@ -66,3 +66,27 @@ def test_invocation_past_function_timeout_is_recorded_and_retried(server: Server
     assert "1.00 seconds" in error["ErrorMessage"]
     # The timed-out invocation could not write after its deadline: one StepSucceeded only.
     assert [e["EventType"] for e in events].count("StepSucceeded") == 1
+
+
+def test_invocation_of_a_killed_server_is_rerun_at_restart_not_at_its_timeout(tmp_path: Path) -> None:
+    marker = tmp_path / "started"
+    srv = Server(tmp_path / "perdure.db").start()
+    client = srv.client()
+    arn = client.invoke(FunctionName="LongStep", InvocationType="Event", Payload=json.dumps({"marker": str(marker)}))["DurableExecutionArn"]
+    deadline = time.monotonic() + 20
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    srv.kill()  # the invocation dies with its worker process
+    srv.start()
+    client = srv.client()
+    restarted = time.monotonic()
+    try:
+        execution = wait_for_status(client, arn, timeout=60)
+        events = history(client, arn)
+    finally:
+        srv.stop()
+    assert execution["Status"] == "SUCCEEDED"
+    # Function Timeout is 120 s; the orphaned invocation was re-run at restart.
+    assert time.monotonic() - restarted < 15
+    crash = next(e for e in events if e["EventType"] == "InvocationCompleted")
+    assert crash["InvocationCompletedDetails"]["Error"]["Payload"]["ErrorType"] == "Runtime.ExitError"

@@ -121,3 +121,19 @@ def sleepy(event: Any, context: DurableContext) -> str:
         return "woke"
 
     return context.step(slow, name="slow")
+
+
+@durable_execution
+def long_step(event: Any, context: DurableContext) -> str:
+    """A step that takes a while the first time (long enough to kill the server in it)."""
+    import time
+
+    marker = event["marker"]
+
+    def work(_: Any) -> str:
+        if not os.path.exists(marker):
+            _append(marker, "started")
+            time.sleep(20)
+        return "done"
+
+    return context.step(work, name="work")
