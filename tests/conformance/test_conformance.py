@@ -13,15 +13,11 @@ Exclusions and partial checks:
 * Requirements that also assert CloudWatch log lines (``harness.LOG_CHECKED``:
   1-7, 1-17, 1-18, 3-11, 3-17) are run with their ``ExpectedLogs`` block removed,
   so their history, status and result are still checked; only the log lines are not.
-* Invoke suite (5-1 .. 5-16): chained invoke is not implemented in the engine yet.
-  Those tests are strict xfails, so they start failing (XPASS) the day it lands,
-  as a reminder to remove the mark. A failure for any *other* reason is reported
-  as a real failure.
+* Invoke suite (5-1 .. 5-16): run like the others (chained invoke, durable targets
+  in the same template).
 """
 
 from __future__ import annotations
-
-import json
 
 import harness
 import pytest
@@ -32,15 +28,12 @@ ALL_IDS = sorted(
     {rid for _, rid in harness.template_requirements(harness.DEFAULT_TEMPLATE)},
     key=harness.requirement_sort_key,
 )
-INVOKE_IDS = [rid for rid in ALL_IDS if harness.suite_of(rid) == "invoke"]
-CORE_IDS = [rid for rid in ALL_IDS if rid not in INVOKE_IDS]
+CORE_IDS = ALL_IDS
 
 # Suites without handlers here, and why.
 EXCLUDED_SUITES = {
     "plugin": "asserts instrumentation-plugin hook output through CloudWatch Logs",
 }
-
-INVOKE_NOT_IMPLEMENTED = "not supported by this perdure version"
 
 
 def describe(result: harness.Result) -> str:
@@ -60,28 +53,6 @@ def test_requirement(requirement_id: str, conformance_results: dict[str, harness
     result = conformance_results[requirement_id]
     if not result.passed:
         pytest.fail(describe(result), pytrace=False)
-
-
-class UnexpectedInvokeFailure(Exception):
-    """An invoke-suite requirement failed for a reason other than missing chained invoke."""
-
-
-def _failed_for_missing_invoke(result: harness.Result) -> bool:
-    history = result.history()
-    if history is None:
-        return False
-    return INVOKE_NOT_IMPLEMENTED in json.dumps(history.get("Events", []), default=str)
-
-
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="chained invoke: issue #3")
-@pytest.mark.parametrize("requirement_id", INVOKE_IDS)
-def test_invoke_requirement(
-    requirement_id: str, conformance_results: dict[str, harness.Result]
-) -> None:
-    result = conformance_results[requirement_id]
-    if not result.passed and not _failed_for_missing_invoke(result):
-        raise UnexpectedInvokeFailure(describe(result))
-    assert result.passed, describe(result)
 
 
 def test_template_covers_every_requirement() -> None:
