@@ -192,3 +192,40 @@ def test_retention_removes_only_what_is_due(tmp_path: Path) -> None:
             engine.get_execution(arn)
     assert engine.get_execution(arns[2]).status == "SUCCEEDED"
     assert engine.get_execution(running.arn).status == "RUNNING"
+
+
+def test_pause_keeps_completing_waits_and_resume_invokes_again(server: Server) -> None:
+    client = server.client()
+    arn = client.invoke(FunctionName="Waiter", InvocationType="Event", Payload='{"seconds": 1}')["DurableExecutionArn"]
+    wait_for_event(client, arn, "WaitStarted")
+    wait_for_event(client, arn, "InvocationCompleted")
+    client.pause_durable_execution(DurableExecutionArn=arn, Reason="maintenance")
+    execution = client.get_durable_execution(DurableExecutionArn=arn)
+    assert execution["Status"] == "PAUSED"
+    assert execution["PauseDetails"]["Reason"] == "maintenance"
+    wait_for_event(client, arn, "WaitSucceeded")  # the wait still completes while paused
+    time.sleep(1.0)
+    assert client.get_durable_execution(DurableExecutionArn=arn)["Status"] == "PAUSED"  # ...but nothing runs
+    assert _types(history(client, arn)).count("InvocationCompleted") == 1
+    client.resume_durable_execution(DurableExecutionArn=arn, Reason="done")
+    execution = wait_for_status(client, arn)
+    assert execution["Status"] == "SUCCEEDED" and execution["Result"] == '"after"'
+    types = _types(history(client, arn))
+    assert types.index("ExecutionPaused") < types.index("WaitSucceeded") < types.index("ExecutionResumed")
+    with pytest.raises(ClientError) as err:
+        client.pause_durable_execution(DurableExecutionArn=arn)
+    assert err.value.response["Error"]["Code"] == "ResourceConflictException"
+
+
+def test_delete_only_closed_executions(server: Server) -> None:
+    client = server.client()
+    done = client.invoke(FunctionName="Hello", Payload="{}")["DurableExecutionArn"]
+    running = client.invoke(FunctionName="SlowWait", InvocationType="Event", Payload='{"seconds": 60}')["DurableExecutionArn"]
+    with pytest.raises(ClientError) as err:
+        client.delete_durable_execution(DurableExecutionArn=running)
+    assert err.value.response["Error"]["Code"] == "ResourceConflictException"
+    assert "DeletionRequestTimestamp" in client.delete_durable_execution(DurableExecutionArn=done)
+    with pytest.raises(ClientError) as err:
+        client.get_durable_execution(DurableExecutionArn=done)
+    assert err.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    assert client.get_durable_execution(DurableExecutionArn=running)["Status"] == "RUNNING"

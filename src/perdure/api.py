@@ -28,7 +28,7 @@ log = logging.getLogger("perdure.api")
 
 MAX_BODY_BYTES = MAX_INPUT_BYTES + 64 * 1024
 DRAIN_LIMIT_BYTES = 64 * 1024 * 1024
-STATUSES = {"RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED"}
+STATUSES = {"RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED", "PAUSING", "PAUSED"}
 EXEC_SUFFIXES = ("checkpoint", "state", "history", "stop")
 
 Handler = Callable[[Request, str, str], Awaitable[Response]]
@@ -112,9 +112,17 @@ def execution_detail(row: ExecutionRow, include_data: bool = True) -> dict[str, 
     out = execution_summary(row)
     out["Version"] = "$LATEST"
     out["DurableConfig"] = {"RetentionPeriodInDays": row.retention_days}
+    pause = json.loads(row.pause) if row.pause else {}
     if row.timeout_s:
         out["DurableConfig"]["ExecutionTimeout"] = row.timeout_s
-        out["ExpectedExecutionTimeoutTimestamp"] = row.start_ms + row.timeout_s * 1000
+        out["ExpectedExecutionTimeoutTimestamp"] = row.start_ms + row.timeout_s * 1000 + pause.get("extension_ms", 0)
+    if row.status in ("PAUSING", "PAUSED"):
+        out["PauseDetails"] = {
+            "PauseRequestTimestamp": pause.get("requested_ms", row.start_ms),
+            "ExecutionTimeoutPaused": bool(pause.get("timeout_paused")),
+        }
+        if include_data and pause.get("reason"):
+            out["PauseDetails"]["Reason"] = pause["reason"]
     if include_data:
         out["ExecutionDataIncluded"] = True
         if row.input is not None:
@@ -140,6 +148,9 @@ class LambdaApi:
             ("GET", re.compile(r"^/2025-12-01/durable-executions/(?P<id>.+)/state$"), self.state),
             ("GET", re.compile(r"^/2025-12-01/durable-executions/(?P<id>.+)/history$"), self.history),
             ("POST", re.compile(r"^/2025-12-01/durable-executions/(?P<id>.+)/stop$"), self.stop),
+            ("POST", re.compile(r"^/2025-12-01/durable-executions/(?P<id>.+)/pause$"), self.pause),
+            ("POST", re.compile(r"^/2025-12-01/durable-executions/(?P<id>.+)/resume$"), self.resume),
+            ("DELETE", re.compile(r"^/2025-12-01/durable-executions/(?P<id>.+)$"), self.delete),
             ("GET", re.compile(r"^/2025-12-01/durable-executions/(?P<id>.+)$"), self.get_execution),
             ("GET", re.compile(r"^/ping$"), self.ping),
         ]
@@ -308,6 +319,25 @@ class LambdaApi:
         data = await self._json(request)
         stopped_at = await self._run(self.engine.stop_execution, arn, data or None)
         return JSONResponse({"StopTimestamp": stopped_at / 1000})
+
+    async def pause(self, request: Request, arn: str, _op: str) -> Response:
+        data = await self._json(request)
+        reason = data.get("Reason")
+        timeout_paused = data.get("ExecutionTimeoutPaused", True)
+        if not isinstance(timeout_paused, bool):
+            raise InvalidParameterValue("ExecutionTimeoutPaused must be a boolean")
+        await self._run(self.engine.pause_execution, arn, reason if isinstance(reason, str) else None, timeout_paused)
+        return JSONResponse({}, status_code=202)
+
+    async def resume(self, request: Request, arn: str, _op: str) -> Response:
+        data = await self._json(request)
+        reason = data.get("Reason")
+        await self._run(self.engine.resume_execution, arn, reason if isinstance(reason, str) else None)
+        return JSONResponse({}, status_code=202)
+
+    async def delete(self, request: Request, arn: str, _op: str) -> Response:
+        deleted_at = await self._run(self.engine.delete_execution, arn)
+        return JSONResponse({"DeletionRequestTimestamp": deleted_at / 1000}, status_code=202)
 
     async def callback(self, request: Request, callback_id: str, op: str) -> Response:
         if op == "succeed":

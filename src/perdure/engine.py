@@ -41,6 +41,8 @@ MAX_CHECKPOINT_BYTES = 750 * 1024
 MAX_EXECUTION_TIMEOUT_S = 366 * 86400
 MAX_INPUT_BYTES = 6 * 1024 * 1024
 TIMER_BATCH = 200
+# Statuses of an execution that is not closed; PAUSING/PAUSED ones are not invoked.
+OPEN = frozenset({"RUNNING", "PAUSING", "PAUSED"})
 
 Listener = Callable[[str, str], None]
 
@@ -152,7 +154,7 @@ class _Batch:
     def wake(self, at_ms: int | None = None) -> None:
         """Ask for an invocation (now, or at ``at_ms``), unless one is already asked for sooner."""
         due = self.now if at_ms is None else at_ms
-        if self.row.status == "RUNNING" and (self.row.ready_ms is None or due < self.row.ready_ms):
+        if self.row.status in OPEN and (self.row.ready_ms is None or due < self.row.ready_ms):
             self.set(ready_ms=due)
 
     def flush(self) -> None:
@@ -161,7 +163,7 @@ class _Batch:
         self.events = []
         if self.row.ready_ms is not None and ("ready_ms" in self.changes or "invocation_id" in self.changes):
             self.notify("ready", self.row.arn)
-        if "status" in self.changes and self.row.status != "RUNNING":
+        if "status" in self.changes and self.row.status not in OPEN:
             self.notify("closed", self.row.arn)
         self.tx.update_execution(self.row.arn, self.changes)
         self.changes = {}
@@ -330,7 +332,7 @@ class Engine:
             row = tx.get_execution(arn)
             if row is None:
                 raise ResourceNotFound(f"Callback not found: {callback_id}")
-            if row.status != "RUNNING":
+            if row.status not in OPEN:
                 raise InvalidParameterValue(
                     f"Callback {callback_id} belongs to execution {arn}, which is {row.status}"
                 )
@@ -358,7 +360,7 @@ class Engine:
             row = tx.get_execution(arn)
             if row is None:
                 raise ResourceNotFound(f"Durable execution not found: {arn}")
-            if row.status != "RUNNING":
+            if row.status not in OPEN:
                 raise ResourceConflict(f"Durable execution {arn} is already {row.status}")
             now = now_ms()
             self._stop(tx, row, error, now)
@@ -369,7 +371,7 @@ class Engine:
         for op in tx.open_operations(row.arn):
             child_arn = op.get("_child")
             child = tx.get_execution(child_arn) if child_arn else None
-            if child is not None and child.status == "RUNNING":
+            if child is not None and child.status in OPEN:
                 self._stop(tx, child, error, now)  # reports ChainedInvokeStopped to us
         row = tx.get_execution(row.arn) or row
         batch = _Batch(tx, row, now, self._notify)
@@ -390,6 +392,88 @@ class Engine:
             batch.apply(fx)
         self._finish(batch, "STOPPED", error=error)
         batch.flush()
+
+    def pause_execution(self, arn: str, reason: str | None, timeout_paused: bool = True) -> None:
+        """Stop invoking an execution; its waits and callbacks keep completing. With an
+        invocation in progress it is PAUSING until that invocation's next checkpoint."""
+        with self._transaction() as tx:
+            row = tx.get_execution(arn)
+            if row is None:
+                raise ResourceNotFound(f"Durable execution not found: {arn}")
+            if row.status in ("PAUSING", "PAUSED"):
+                return  # already asked: pausing again changes nothing
+            if row.status != "RUNNING":
+                raise ResourceConflict(f"Durable execution {arn} is {row.status}; only a running execution can be paused")
+            now = now_ms()
+            previous = json.loads(row.pause or "{}")
+            pause: dict[str, Any] = {
+                "requested_ms": now, "reason": reason, "timeout_paused": timeout_paused,
+                "extension_ms": previous.get("extension_ms", 0),
+            }
+            batch = _Batch(tx, row, now, self._notify)
+            batch.set(pause=json.dumps(pause), status="PAUSING")
+            if row.invocation_id is None:
+                self._enter_paused(batch)
+            batch.flush()
+
+    def _settle_pause(self, batch: _Batch) -> None:
+        if batch.row.status == "PAUSING":
+            self._enter_paused(batch)
+
+    def _enter_paused(self, batch: _Batch) -> None:
+        row = batch.row
+        pause = json.loads(row.pause or "{}")
+        if pause.get("interrupted"):
+            batch.wake()  # invoke again on resume: the pause cut an invocation short
+        if pause.get("timeout_paused") and row.timeout_s:
+            batch.tx.delete_timers(row.arn, row.arn.rsplit("/", 1)[-1], "execution_timeout")
+        details: dict[str, Any] = {
+            "PauseRequestTimestamp": pause.get("requested_ms", batch.now),
+            "ExecutionTimeoutPaused": bool(pause.get("timeout_paused")),
+        }
+        if pause.get("reason"):
+            details["Reason"] = payload(pause["reason"])
+        batch.set(status="PAUSED")
+        batch.event("ExecutionPaused", None, details)
+
+    def resume_execution(self, arn: str, reason: str | None) -> None:
+        """Invoke a paused execution again if anything happened meanwhile (or cancel a
+        pause that has not taken effect yet)."""
+        with self._transaction() as tx:
+            row = tx.get_execution(arn)
+            if row is None:
+                raise ResourceNotFound(f"Durable execution not found: {arn}")
+            if row.status not in ("PAUSING", "PAUSED"):
+                raise ResourceConflict(f"Durable execution {arn} is {row.status}, not paused")
+            now = now_ms()
+            batch = _Batch(tx, row, now, self._notify)
+            pause = json.loads(row.pause or "{}")
+            if row.status == "PAUSED":
+                details: dict[str, Any] = {"ResumeRequestTimestamp": now}
+                if reason:
+                    details["Reason"] = payload(reason)
+                batch.event("ExecutionResumed", None, details)
+                if pause.get("timeout_paused") and row.timeout_s:
+                    extension = pause.get("extension_ms", 0) + now - pause.get("requested_ms", now)
+                    due = min(row.start_ms + row.timeout_s * 1000 + extension, row.start_ms + MAX_EXECUTION_TIMEOUT_S * 1000)
+                    pause["extension_ms"] = extension
+                    tx.set_timer(Timer(arn, arn.rsplit("/", 1)[-1], "execution_timeout", due))
+            # Keep only what outlives the pause: how far the execution timeout moved.
+            batch.set(status="RUNNING", pause=json.dumps({"extension_ms": pause.get("extension_ms", 0)}))
+            if row.ready_ms is not None:
+                self._notify("ready", arn)
+            batch.flush()
+
+    def delete_execution(self, arn: str) -> int:
+        """Delete a closed execution and everything recorded about it."""
+        with self._transaction() as tx:
+            row = tx.get_execution(arn)
+            if row is None:
+                raise ResourceNotFound(f"Durable execution not found: {arn}")
+            if row.status in OPEN:
+                raise ResourceConflict(f"Durable execution {arn} is {row.status}: stop it before deleting it")
+            tx.delete_execution(arn)
+        return now_ms()
 
     def delete_expired(self, limit: int = 100) -> int:
         """Delete closed executions past their retention period, ``limit`` at a time."""
@@ -439,6 +523,12 @@ class Engine:
                 self._start_chained_invoke(batch, op)
             if fx.closing is not None:
                 batch.set(closing=json.dumps(fx.closing))
+                new_token = None
+            elif row.status == "PAUSING":
+                # Paused at this checkpoint: the batch is kept, the token is not renewed,
+                # so the SDK ends the invocation (PENDING) and it runs again on resume.
+                pause = json.loads(row.pause or "{}")
+                batch.set(pause=json.dumps(dict(pause, interrupted=True)))
                 new_token = None
             else:
                 new_token = _token(row.invocation_id or "", row.token_seq + 1)
@@ -499,7 +589,7 @@ class Engine:
         if child.parent_arn is None or child.parent_op is None:
             return
         parent = tx.get_execution(child.parent_arn)
-        if parent is None or parent.status != "RUNNING":
+        if parent is None or parent.status not in OPEN:
             return
         batch = _Batch(tx, parent, now, self._notify)
         batch.load([child.parent_op])
@@ -529,7 +619,8 @@ class Engine:
     # -- scheduling ----------------------------------------------------------------
 
     def claim(self, functions: Sequence[str] | None, limit: int, owner: str, lease_ms: int | None = None) -> list[Invocation]:
-        """Take up to ``limit`` executions that are due for an invocation."""
+        """Take up to ``limit`` executions that are due for an invocation. With ``lease_ms``
+        the owner must renew its lease within that time, or lose the invocation."""
         claimed: list[Invocation] = []
         if limit <= 0:
             return claimed
@@ -542,11 +633,12 @@ class Engine:
                 invocation_id = uuid.uuid4().hex
                 token = _token(invocation_id, row.token_seq + 1)
                 timeout_ms = int(spec.timeout_s * 1000)
-                deadline = now + (min(timeout_ms, lease_ms) if lease_ms else timeout_ms)
+                deadline = now + timeout_ms
                 page = tx.operations_page(row.arn, 0, STATE_PAGE + 1)
                 tx.update_execution(row.arn, {
                     "invocation_id": invocation_id, "token": token, "token_seq": row.token_seq + 1,
                     "invocation_start_ms": now, "invocation_deadline_ms": deadline, "owner": owner,
+                    "lease_expires_ms": now + lease_ms if lease_ms else None,
                     "ready_ms": None, "seen_seq": row.op_seq,
                 })
                 claimed.append(Invocation(
@@ -577,6 +669,7 @@ class Engine:
                     self._finish(batch, "FAILED", error=outcome.error or {})
                 else:
                     batch.set(failures=0)
+            self._settle_pause(batch)
             batch.flush()
 
     def _record_invocation_end(self, batch: _Batch, error: dict[str, Any] | None) -> None:
@@ -598,7 +691,7 @@ class Engine:
             if op["Type"] != "CHAINED_INVOKE" or not child_arn:
                 continue
             child = batch.tx.get_execution(child_arn)
-            if child and child.status == "RUNNING" and child.ready_ms is None and child.invocation_id is None and child.op_seq <= 1:
+            if child and child.status in OPEN and child.ready_ms is None and child.invocation_id is None and child.op_seq <= 1:
                 batch.tx.update_execution(child_arn, {"ready_ms": batch.now})
                 self._notify("ready", child_arn)
 
@@ -638,7 +731,7 @@ class Engine:
     def _fire_timer(self, tx: Transaction, timer: Timer, now: int) -> None:
         tx.delete_timers(timer.arn, timer.op_id, timer.kind)
         row = tx.get_execution(timer.arn)
-        if row is None or row.status != "RUNNING":
+        if row is None or row.status not in OPEN:
             return
         batch = _Batch(tx, row, now, self._notify)
         if timer.kind == "execution_timeout":
@@ -667,10 +760,18 @@ class Engine:
         batch.flush()
 
     def _expire_invocation(self, tx: Transaction, row: ExecutionRow, now: int) -> None:
-        spec = self.functions.get(row.function_name)
-        timeout = spec.timeout_s if spec else 0
+        """The invocation ran past its function's timeout, or its runtime stopped renewing
+        its lease (the process or its machine died): recorded as failed, as on AWS."""
         batch = _Batch(tx, row, now, self._notify)
-        error = {"ErrorType": "Sandbox.Timedout", "ErrorMessage": f"Task timed out after {timeout:.2f} seconds"}
+        if row.invocation_deadline_ms is not None and row.invocation_deadline_ms <= now:
+            spec = self.functions.get(row.function_name)
+            timeout = spec.timeout_s if spec else 0
+            error = {"ErrorType": "Sandbox.Timedout", "ErrorMessage": f"Task timed out after {timeout:.2f} seconds"}
+        else:
+            error = {
+                "ErrorType": "Runtime.ExitError",
+                "ErrorMessage": f"RequestId: {row.invocation_id} Error: Runtime exited: its worker ({row.owner}) stopped renewing its lease",
+            }
         self._apply_failure(batch, error)
         batch.flush()
 
@@ -689,6 +790,7 @@ class Engine:
                     "ErrorType": "Runtime.ExitError",
                     "ErrorMessage": f"RequestId: {row.invocation_id} Error: the process running it ({row.owner}) exited",
                 })
+                self._settle_pause(batch)
                 batch.flush()
                 recovered += 1
         return recovered

@@ -51,6 +51,7 @@ EXECUTION_COLUMNS = (
     "parent_op",
     "plain",
     "lease_expires_ms",
+    "pause",
 )
 
 
@@ -92,6 +93,7 @@ class ExecutionRow:
     parent_op: str | None = None
     plain: int = 0  # 1: a non-durable function run once for a chained invoke
     lease_expires_ms: int | None = None  # the running invocation's owner must renew by then
+    pause: str | None = None  # JSON: the pause request, while PAUSING or PAUSED
 
     def values(self) -> tuple[Any, ...]:
         return tuple(getattr(self, c) for c in EXECUTION_COLUMNS)

@@ -97,7 +97,8 @@ NEXT_WAKEUP = (
     "SELECT MIN(due_ms) AS due FROM timers "
     "UNION ALL SELECT MIN(invocation_deadline_ms) FROM executions WHERE invocation_id IS NOT NULL "
     "UNION ALL SELECT MIN(lease_expires_ms) FROM executions WHERE invocation_id IS NOT NULL "
-    "UNION ALL SELECT MIN(ready_ms) FROM executions WHERE invocation_id IS NULL AND ready_ms IS NOT NULL{functions}"
+    "UNION ALL SELECT MIN(ready_ms) FROM executions WHERE invocation_id IS NULL AND ready_ms IS NOT NULL "
+    "AND status = 'RUNNING'{functions}"
     ") AS wakeups"
 )
 
@@ -106,11 +107,11 @@ GET_CALLBACK = "SELECT arn, op_id FROM callbacks WHERE callback_id = ?"
 
 READY_EXECUTIONS = (
     f"SELECT {_COLS} FROM executions WHERE invocation_id IS NULL AND ready_ms IS NOT NULL "
-    "AND ready_ms <= ?"
+    "AND ready_ms <= ? AND status = 'RUNNING'"
 )  # + AND function_name IN (...) ORDER BY ready_ms LIMIT ? + skip-locked
 READY_FUNCTIONS = (
     "SELECT DISTINCT function_name FROM executions WHERE invocation_id IS NULL "
-    "AND ready_ms IS NOT NULL AND ready_ms <= ?"
+    "AND ready_ms IS NOT NULL AND ready_ms <= ? AND status = 'RUNNING'"
 )
 EXPIRED_LEASES = (
     f"SELECT {_COLS} FROM executions WHERE invocation_id IS NOT NULL "
