@@ -229,3 +229,21 @@ def test_delete_only_closed_executions(server: Server) -> None:
         client.get_durable_execution(DurableExecutionArn=done)
     assert err.value.response["Error"]["Code"] == "ResourceNotFoundException"
     assert client.get_durable_execution(DurableExecutionArn=running)["Status"] == "RUNNING"
+
+
+@pytest.mark.parametrize("function", ["InvokeByArn", "InvokeByQualifiedArn"])
+def test_chained_invoke_by_arn_from_template_environment(server: Server, function: str) -> None:
+    client = server.client()
+    response = client.invoke(FunctionName=function, Payload="{}")
+    assert json.loads(response["Payload"].read()) == "after"
+    started = next(e for e in history(client, response["DurableExecutionArn"]) if e["EventType"] == "ChainedInvokeStarted")
+    assert started["ChainedInvokeStartedDetails"]["FunctionName"].startswith("arn:aws:lambda:us-east-1:000000000000:function:Waiter")
+
+
+def test_chained_invoke_target_timing_out_is_reported_as_timed_out(server: Server) -> None:
+    client = server.client()
+    response = client.invoke(FunctionName="InvokeWaiter", Payload=json.dumps({"target": "ShortLived", "seconds": 60}))
+    assert response["FunctionError"] == "Unhandled"
+    events = history(client, response["DurableExecutionArn"])
+    timed_out = next(e for e in events if e["EventType"] == "ChainedInvokeTimedOut")
+    assert timed_out["ChainedInvokeTimedOutDetails"]["Error"]["Payload"]["ErrorType"] == "Execution.Timeout"

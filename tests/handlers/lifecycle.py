@@ -30,3 +30,11 @@ def invoke_plain(event: Any, context: DurableContext) -> Any:
 def slow_wait(event: Any, context: DurableContext) -> str:
     context.wait(Duration.from_seconds(int(event.get("seconds", 30))))
     return "finished"
+
+
+@durable_execution
+def invoke_from_env(event: Any, context: DurableContext) -> Any:
+    """Calls the function its TARGET environment variable names (an ARN from the template)."""
+    import os
+
+    return context.invoke(os.environ["TARGET"], {"seconds": 1}, name="call-target")
