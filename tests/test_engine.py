@@ -1,9 +1,10 @@
-"""The engine driven directly, as a worker would drive it: claims, checkpoints, fencing."""
+"""The engine driven directly, as a worker would drive it: claims, checkpoints, fencing.
+Every test runs on each backend (SQLite and PostgreSQL, see ``db_url``)."""
 
 from __future__ import annotations
 
 import time
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 
@@ -14,9 +15,11 @@ from perdure.store import open_store
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Engine:
+def engine(db_url: str) -> Iterator[Engine]:
     spec = FunctionSpec(name="Fn", handler="x.y", timeout_s=30, execution_timeout_s=600)
-    return Engine(open_store(f"sqlite:///{tmp_path / 'e.db'}"), {"Fn": spec})
+    engine = Engine(open_store(db_url), {"Fn": spec})
+    yield engine
+    engine.store.close()
 
 
 def _events(engine: Engine, arn: str) -> list[str]:
@@ -110,18 +113,18 @@ def test_callback_timeout_and_heartbeat_timeout(engine: Engine) -> None:
     assert engine.get_execution(row.arn).ready_ms is not None  # the handler is re-invoked
 
 
-def test_wait_survives_a_new_engine_on_the_same_file(tmp_path: Path) -> None:
+def test_wait_survives_a_new_engine_on_the_same_database(db_url: str) -> None:
     spec = {"Fn": FunctionSpec(name="Fn", handler="x.y")}
-    url = f"sqlite:///{tmp_path / 'e.db'}"
-    first = Engine(open_store(url), spec)
+    first = Engine(open_store(db_url), spec)
     row, _ = first.start_execution("Fn", None)
     [inv] = first.claim(None, 1, "w")
     first.checkpoint(row.arn, inv.token, [{"Id": "w", "Type": "WAIT", "Action": "START", "WaitOptions": {"WaitSeconds": 1}}], None)
     first.complete_invocation(row.arn, inv.invocation_id, Outcome("PENDING"))
     first.store.close()
-    second = Engine(open_store(url), spec)  # "restart"
+    second = Engine(open_store(db_url), spec)  # "restart"
     due = second.next_wakeup_ms()
     assert due is not None and due > time.time() * 1000
     time.sleep(1.05)
     second.fire_due()
     assert [i.arn for i in second.claim(None, 1, "w")] == [row.arn]
+    second.store.close()

@@ -1,6 +1,7 @@
 """The ``perdure`` command: run a server, and talk to a running one.
 
-``perdure serve`` loads a SAM template and runs the server. Every other command is a
+``perdure serve`` loads a SAM template and runs the server; ``perdure worker`` runs
+handlers only, for a server sharing its PostgreSQL database. Every other command is a
 client of a running server through boto3's ``lambda`` client (the same API AWS
 serves), so anything shown here can also be scripted with boto3 or the AWS CLI
 against ``--url``.
@@ -20,6 +21,8 @@ import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any, Final, NoReturn
+
+from perdure.store.base import StoreError
 
 __all__ = ["DEFAULT_URL", "build_parser", "default_db_url", "main"]
 
@@ -105,11 +108,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--port", type=_port, default=DEFAULT_PORT, help=f"port to bind (default {DEFAULT_PORT})"
     )
-    serve.add_argument(
+    sizing = serve.add_mutually_exclusive_group()
+    sizing.add_argument(
         "--workers",
         type=_positive_int,
         metavar="N",
         help="handler worker processes (default: the server's)",
+    )
+    sizing.add_argument(
+        "--no-workers",
+        action="store_true",
+        help="run no handlers here: `perdure worker` processes sharing the PostgreSQL "
+        "database run them",
     )
     serve.add_argument(
         "--threads",
@@ -117,20 +127,49 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="concurrent invocations per worker process (default: the server's)",
     )
-    serve.add_argument(
-        "--env-vars",
-        metavar="FILE",
-        help='JSON environment overrides: {"FunctionId": {"VAR": "value"}, '
-        '"Parameters": {"VAR": "value for every function"}}',
-    )
-    serve.add_argument(
-        "--parameter-overrides",
-        nargs="+",
-        metavar="KEY=VALUE",
-        default=[],
-        help="template parameter values replacing their defaults",
-    )
+    _add_fleet_options(serve)
+    _add_template_options(serve)
     serve.set_defaults(handler=_cmd_serve)
+
+    # -- worker
+    worker = commands.add_parser(
+        "worker",
+        help="run handlers for a server that shares a PostgreSQL database",
+        description="Run the handlers of some (default: all) functions of a SAM template, "
+        "taking work from the PostgreSQL database a `perdure serve` shares. Run as many "
+        "as you like, on as many machines; each takes only the functions it hosts.",
+    )
+    worker.add_argument(
+        "-t",
+        "--template",
+        metavar="PATH",
+        help="SAM/CloudFormation template (default: template.yaml, .yml or .json here)",
+    )
+    worker.add_argument(
+        "--db",
+        metavar="URL",
+        help="PostgreSQL URL, postgresql://USER:PASSWORD@HOST:PORT/DATABASE (default: $PERDURE_DB)",
+    )
+    worker.add_argument(
+        "--functions",
+        metavar="NAME,...",
+        help="host only these functions of the template (default: all of them)",
+    )
+    worker.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        metavar="N",
+        help="handler worker processes (default: the server's default)",
+    )
+    worker.add_argument(
+        "--threads",
+        type=_positive_int,
+        metavar="N",
+        help="concurrent invocations per worker process (default: the server's default)",
+    )
+    _add_fleet_options(worker)
+    _add_template_options(worker)
+    worker.set_defaults(handler=_cmd_worker)
 
     # -- client commands share --url and --json
     client = argparse.ArgumentParser(add_help=False)
@@ -238,6 +277,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_fleet_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--lease-seconds",
+        type=_positive_int,
+        metavar="S",
+        help="a running invocation is re-run elsewhere when its process has not renewed "
+        "its lease for S seconds (default: the server's)",
+    )
+
+
+def _add_template_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--env-vars",
+        metavar="FILE",
+        help='JSON environment overrides: {"FunctionId": {"VAR": "value"}, '
+        '"Parameters": {"VAR": "value for every function"}}',
+    )
+    parser.add_argument(
+        "--parameter-overrides",
+        nargs="+",
+        metavar="KEY=VALUE",
+        default=[],
+        help="template parameter values replacing their defaults",
+    )
+
+
 def _add_error_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--error-type", metavar="T", help="error type")
     parser.add_argument("--error-message", metavar="M", help="error message")
@@ -286,6 +351,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _UsageError as exc:
         print(f"perdure: error: {exc}", file=sys.stderr)
         return 2
+    except StoreError as exc:  # the database is unreachable, or newer than this perdure
+        print(f"perdure: error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 
@@ -294,31 +362,71 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
+    functions = _load_functions(args)
+    db_url = args.db or default_db_url()
+    if not args.db and not os.environ.get("PERDURE_DB", "").strip():
+        _default_db_path().parent.mkdir(parents=True, exist_ok=True)
+    if args.no_workers:
+        _require_shared_db(db_url, "serve --no-workers")
+
+    from perdure.server import run_server  # lazily: client commands never import it
+
+    sizing = _given(
+        workers=0 if args.no_workers else args.workers,
+        threads=args.threads,
+        lease_s=args.lease_seconds,
+    )
+    run_server(functions=functions, db_url=db_url, host=args.host, port=args.port, **sizing)
+    return 0
+
+
+def _cmd_worker(args: argparse.Namespace) -> int:
+    functions = _load_functions(args)
+    db_url = args.db or os.environ.get("PERDURE_DB", "").strip()
+    if not db_url:
+        _fail("perdure worker needs the server's database: pass --db postgresql://... or set PERDURE_DB")
+    _require_shared_db(db_url, "worker")
+    hosted = None
+    if args.functions:
+        hosted = [name.strip() for name in args.functions.split(",") if name.strip()]
+        unknown = [name for name in hosted if name not in functions]
+        if unknown or not hosted:
+            _fail(
+                f"--functions: {', '.join(unknown) or 'no function named'} not in the template "
+                f"(it has {', '.join(sorted(functions))})"
+            )
+
+    from perdure.fleet import run_worker  # lazily, as serve
+
+    sizing = _given(processes=args.concurrency, threads=args.threads, lease_s=args.lease_seconds)
+    run_worker(functions=functions, db_url=db_url, hosted=hosted, **sizing)
+    return 0
+
+
+def _load_functions(args: argparse.Namespace) -> dict[str, Any]:
     from perdure.template import TemplateError, load_template
 
     template = _find_template(args.template)
     env_overrides = _read_env_vars(args.env_vars) if args.env_vars else None
     parameters = _parse_parameter_overrides(args.parameter_overrides)
     try:
-        functions = load_template(
-            template, parameter_overrides=parameters, env_overrides=env_overrides
-        )
+        return load_template(template, parameter_overrides=parameters, env_overrides=env_overrides)
     except TemplateError as exc:
         _fail(str(exc))
 
-    db_url = args.db or default_db_url()
-    if not args.db and not os.environ.get("PERDURE_DB", "").strip():
-        _default_db_path().parent.mkdir(parents=True, exist_ok=True)
 
-    from perdure.server import run_server  # lazily: client commands never import it
+def _require_shared_db(db_url: str, command: str) -> None:
+    if not db_url.startswith(("postgresql://", "postgres://")):
+        _fail(
+            f"perdure {command} shares the database with other processes, which needs "
+            "PostgreSQL (--db postgresql://...); with SQLite, `perdure serve` runs the "
+            "handlers itself"
+        )
 
-    sizing = {
-        key: value
-        for key, value in (("workers", args.workers), ("threads", args.threads))
-        if value is not None
-    }
-    run_server(functions=functions, db_url=db_url, host=args.host, port=args.port, **sizing)
-    return 0
+
+def _given(**options: Any) -> dict[str, Any]:
+    """The options the user gave (the rest keep the server's defaults)."""
+    return {key: value for key, value in options.items() if value is not None}
 
 
 def _find_template(given: str | None) -> Path:

@@ -3,7 +3,9 @@
 Worker processes hand this to the official SDK (through its
 ``DurableExecutionInvocationInputWithClient`` hook), so a checkpoint is one
 database transaction: no HTTP and no boto3 on the hot path. Errors are raised as
-the SDK's own exception types, classified exactly as it classifies AWS errors.
+the SDK's own exception types, classified exactly as it classifies AWS errors; a
+database that is briefly unreachable is a 5xx, on which the SDK ends the invocation
+to be retried (never the execution).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from aws_durable_execution_sdk_python.lambda_service import (
 
 from perdure.engine import Engine
 from perdure.errors import ServiceError
+from perdure.store.base import TransientStoreError
 
 
 class EngineServiceClient:
@@ -41,6 +44,8 @@ class EngineServiceClient:
             )
         except ServiceError as exc:
             raise CheckpointError.from_exception(_as_client_error(exc)) from None
+        except TransientStoreError as exc:
+            raise CheckpointError.from_exception(_as_client_error(ServiceError(str(exc)))) from None
         state = response["NewExecutionState"]
         return CheckpointOutput(
             checkpoint_token=response.get("CheckpointToken"),
@@ -61,6 +66,8 @@ class EngineServiceClient:
             response = self._engine.get_state(durable_execution_arn, checkpoint_token, next_marker or None, max_items)
         except ServiceError as exc:
             raise GetExecutionStateError.from_exception(_as_client_error(exc)) from None
+        except TransientStoreError as exc:
+            raise GetExecutionStateError.from_exception(_as_client_error(ServiceError(str(exc)))) from None
         return StateOutput(
             operations=[_operation(op) for op in response["Operations"]],
             next_marker=response.get("NextMarker"),

@@ -6,6 +6,12 @@ timer. When woken it fires due timers, hands ready executions to worker processe
 and records invocations whose process died. Nothing here is only in memory that a
 restart would need: timers and pending invocations live in the store, and a restart
 finds them there.
+
+Several runtimes may share one database (PostgreSQL): ``perdure serve`` and any
+number of ``perdure worker`` processes. Each claims only the functions it hosts,
+renews a lease on the invocations it runs (a runtime that dies loses them to the
+others when the lease runs out), and hears through the store's notifications when
+another process made work ready or closed an execution; it polls only as a fallback.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import threading
 import time
 import uuid
 from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
@@ -35,6 +42,11 @@ log = logging.getLogger("perdure.runtime")
 KILL_GRACE_MS = 2000
 RETENTION_SWEEP_S = 60.0
 MAINTENANCE_INTERVAL_S = 1.0
+LEASE_S = 30.0  # a runtime renews its invocations' leases every third of this
+POLL_S = 5.0  # fallback polling while notifications arrive from other processes
+LOST_POLL_S = 0.5  # polling while they do not (the store's LISTEN connection is down)
+BUSY_RETRY_S = 0.05  # work is due but another process holds it: look again shortly
+EARLY_EXIT_S = 5.0  # a worker process that dies this young, idle, is replaced after a pause
 
 
 @dataclass
@@ -44,13 +56,17 @@ class _Process:
     function: str | None = None
     inflight: dict[str, tuple[str, int]] = field(default_factory=dict)  # invocation -> (arn, deadline)
     draining: bool = False
+    started: float = field(default_factory=time.monotonic)
+    served: bool = False  # has run an invocation
 
 
 class Runtime:
     """Runs durable functions from a store, with a pool of worker processes.
 
-    ``functions`` limits which functions this runtime invokes (all it knows by
-    default), so one machine can host a subset.
+    ``hosted`` limits which functions this runtime invokes (all it knows by default),
+    so one machine can host a subset; with ``processes=0`` it invokes none and only
+    fires timers (``perdure serve --no-workers``). ``lease_s``: how long an invocation
+    survives this runtime's death before another runtime re-runs it.
     """
 
     def __init__(
@@ -61,13 +77,15 @@ class Runtime:
         processes: int = 2,
         threads: int = 8,
         hosted: Sequence[str] | None = None,
+        lease_s: float = LEASE_S,
     ) -> None:
         self.db_url = db_url
         self.store = open_store(db_url)
         self.engine = Engine(self.store, functions)
-        self.max_processes = max(1, processes)
+        self.max_processes = max(0, processes)
         self.threads = max(1, threads)
-        self.hosted = list(hosted) if hosted is not None else None
+        self.hosted = [] if processes == 0 else list(hosted) if hosted is not None else None
+        self.lease_ms = int(lease_s * 1000)
         self.owner = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._procs: list[_Process] = []
         self._ctx = multiprocessing.get_context("spawn")
@@ -78,6 +96,11 @@ class Runtime:
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._last_sweep = 0.0
+        self._last_renewal = 0.0
+        self._respawn_at = 0.0  # when a process that died is replaced
+        self._respawn_delay = 0.0
+        # None: the store cannot hear other processes (SQLite: this runtime is alone).
+        self._listening: bool | None = None
         self.engine.add_listener(self._on_engine_event)
 
     # -- public API ----------------------------------------------------------------
@@ -88,6 +111,8 @@ class Runtime:
         recovered = self.engine.recover_orphans(self._owner_is_dead)
         if recovered:
             log.warning("re-running %d invocation(s) whose process on this machine had died", recovered)
+        if self.store.listen(self._on_notification):
+            self._listening = False  # until the store says it is
         for _ in range(self.max_processes):
             self._spawn()
         self._thread = threading.Thread(target=self._loop, name="perdure-runtime", daemon=True)
@@ -100,15 +125,16 @@ class Runtime:
         if self._thread is not None:
             self._thread.join(timeout=10)
         for p in self._procs:
-            try:
+            with suppress(OSError):
                 p.conn.send(("stop",))
-            except OSError:
-                pass
         for p in self._procs:
             p.proc.join(timeout=2)
             if p.proc.is_alive():
                 p.proc.kill()
                 p.proc.join(timeout=2)
+        for p in self._procs:
+            # Record now what the lease would tell the others later: these invocations died.
+            self._fail_inflight(p, "Runtime exited: the worker was stopped")
         self._procs.clear()
         self.store.close()
 
@@ -151,11 +177,8 @@ class Runtime:
 
     def poke(self) -> None:
         """Wake the loop (thread-safe)."""
-        with self._wake_lock:
-            try:
-                self._wake_w.send_bytes(b".")
-            except OSError:
-                pass
+        with self._wake_lock, suppress(OSError):
+            self._wake_w.send_bytes(b".")
 
     # -- internals -----------------------------------------------------------------
 
@@ -174,9 +197,30 @@ class Runtime:
         return False
 
     def _on_engine_event(self, kind: str, arn: str) -> None:
+        """This process changed an execution (after commit)."""
+        self._announce(kind, arn)
+        self.poke()
+
+    def _announce(self, kind: str, arn: str) -> None:
         if kind == "closed":
             self._release_waiters(arn)
-        self.poke()
+        self.store.notify(kind, arn)
+
+    def _on_notification(self, kind: str, arn: str) -> None:
+        """Another process changed an execution, or the store's notifications stopped or
+        (re)started. Called on the store's listening thread."""
+        if kind in ("listening", "lost"):
+            self._listening = kind == "listening"
+            self.poke()  # re-check the database: something may have been missed
+        elif kind == "closed":
+            self._release_waiters(arn)
+        elif kind == "ready" and self._hosts(arn) and self._free_slots() > 0:
+            self.poke()
+
+    def _hosts(self, arn: str) -> bool:
+        function = arn.split(":function:", 1)[-1].split(":", 1)[0]
+        hosted = self.hosted if self.hosted is not None else self.engine.functions
+        return function in hosted
 
     def _release_waiters(self, arn: str) -> None:
         with self._waiters_lock:
@@ -234,8 +278,8 @@ class Runtime:
                 message = p.conn.recv()
                 if message[0] == "done":
                     p.inflight.pop(message[1], None)
-                elif message[0] == "event" and message[1] == "closed":
-                    self._release_waiters(message[2])
+                elif message[0] == "event":
+                    self._announce(message[1], message[2])
         except (EOFError, OSError):
             self._reap(p)
 
@@ -245,19 +289,35 @@ class Runtime:
             return
         self._procs.remove(p)
         p.proc.join(timeout=1)
-        code = p.proc.exitcode
+        self._fail_inflight(p, f"Runtime exited with error: exit status {p.proc.exitcode}")
+        p.conn.close()
+        # One that dies at once (the database is down while it starts) is replaced after
+        # a growing pause rather than in a loop.
+        early = not p.served and time.monotonic() - p.started < EARLY_EXIT_S
+        self._respawn_delay = min(max(0.5, self._respawn_delay * 2), 10.0) if early else 0.0
+        self._respawn_at = time.monotonic() + self._respawn_delay
+        self._respawn()
+
+    def _respawn(self) -> None:
+        while len(self._procs) < self.max_processes and time.monotonic() >= self._respawn_at:
+            if self._stopping.is_set():
+                return
+            self._spawn()
+
+    def _fail_inflight(self, p: _Process, reason: str) -> None:
         for invocation_id, (arn, _) in p.inflight.items():
-            message = f"RequestId: {invocation_id} Error: Runtime exited with error: exit status {code}"
+            message = f"RequestId: {invocation_id} Error: {reason}"
             try:
                 self.engine.fail_invocation(arn, invocation_id, {"ErrorType": "Runtime.ExitError", "ErrorMessage": message})
             except Exception:
-                log.exception("could not record the crash of invocation %s", invocation_id)
-        p.conn.close()
-        if not self._stopping.is_set():
-            self._spawn()
+                log.exception("could not record the end of invocation %s", invocation_id)
 
     def _tick(self) -> float | None:
         now = time.monotonic()
+        self._respawn()
+        if now - self._last_renewal >= self.lease_ms / 3000:
+            self._renew_leases()
+            self._last_renewal = now
         while self.engine.fire_due() > 0:
             pass
         self._recycle_stuck()
@@ -265,13 +325,28 @@ class Runtime:
         if now - self._last_sweep > RETENTION_SWEEP_S:
             self._last_sweep = now
             self.engine.delete_expired()
+        # Without notifications from other processes, poll for what they did.
+        longest = RETENTION_SWEEP_S if self._listening is None else POLL_S if self._listening else LOST_POLL_S
+        if any(p.inflight for p in self._procs):
+            longest = min(longest, self._last_renewal + self.lease_ms / 3000 - time.monotonic())
+        if len(self._procs) < self.max_processes:
+            longest = min(longest, self._respawn_at - time.monotonic())
         wakeup = self.engine.next_wakeup_ms(self.hosted)
         if wakeup is None:
-            return RETENTION_SWEEP_S
-        delay = max(0.0, (wakeup - now_ms()) / 1000)
-        if delay == 0.0 and self._free_slots() == 0:
-            return RETENTION_SWEEP_S  # ready work waits for a worker message
-        return min(delay, RETENTION_SWEEP_S)
+            return max(0.0, longest)
+        delay = (wakeup - now_ms()) / 1000
+        if delay <= 0:
+            if self._free_slots() == 0:
+                return max(0.0, longest)  # ready work waits for a worker message
+            delay = BUSY_RETRY_S  # due, but held by another process's transaction
+        return max(0.0, min(delay, longest))
+
+    def _renew_leases(self) -> None:
+        """Tell the others this runtime is alive and still running its invocations."""
+        running = [i for p in self._procs for i in p.inflight]
+        if running:
+            with self.store.transaction() as tx:
+                tx.renew_leases(self.owner, running, now_ms() + self.lease_ms)
 
     def _free_slots(self) -> int:
         return sum(self.threads - len(p.inflight) for p in self._procs if not p.draining)
@@ -300,7 +375,7 @@ class Runtime:
                 room = self._room_for(function)
                 if room == 0:
                     continue
-                for invocation in self.engine.claim([function], room, self.owner):
+                for invocation in self.engine.claim([function], room, self.owner, lease_ms=self.lease_ms):
                     self._send(invocation)
                     claimed += 1
             if claimed == 0:
@@ -318,6 +393,7 @@ class Runtime:
             candidates = [p for p in self._procs if not p.draining and not p.inflight]
         target = min(candidates, key=lambda p: len(p.inflight))
         target.function = spec.name
+        target.served = True
         target.inflight[invocation.invocation_id] = (invocation.arn, invocation.deadline_ms)
         try:
             target.conn.send(("run", invocation, spec))

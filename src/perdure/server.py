@@ -1,4 +1,5 @@
-"""``perdure serve``: the HTTP API, the scheduler and the worker pool in one command."""
+"""``perdure serve``: the HTTP API, the scheduler and the worker pool in one command
+(without the pool, ``workers=0``, when ``perdure worker`` processes run the handlers)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import uvicorn
 
 from perdure.api import LambdaApi
 from perdure.functions import FunctionSpec
-from perdure.runtime import Runtime
+from perdure.runtime import LEASE_S, Runtime
+from perdure.store import redact
 
 log = logging.getLogger("perdure.server")
 
@@ -21,15 +23,19 @@ def run_server(
     port: int = 9000,
     workers: int = 2,
     threads: int = 8,
+    lease_s: float = LEASE_S,
 ) -> None:
     """Serve until interrupted. Blocks."""
     logging.basicConfig(
         level=os.environ.get("PERDURE_LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    runtime = Runtime(db_url, functions, processes=workers, threads=threads)
+    runtime = Runtime(db_url, functions, processes=workers, threads=threads, lease_s=lease_s)
     runtime.start()
-    log.info("perdure: %d function(s), database %s, http://%s:%d", len(functions), db_url, host, port)
+    log.info(
+        "perdure: %d function(s), %s, database %s, http://%s:%d", len(functions),
+        f"{workers} worker process(es)" if workers else "no workers here", redact(db_url), host, port,
+    )
     try:
         uvicorn.run(
             LambdaApi(runtime), host=host, port=port, log_level="warning",

@@ -315,6 +315,7 @@ class PerdureServer:
         startup_timeout: float = 60.0,
         extra_args: Sequence[str] = (),
         env: dict[str, str] | None = None,
+        db_url: str | None = None,
     ) -> None:
         self.template = Path(template).resolve()
         self._own_dir = work_dir is None
@@ -326,6 +327,7 @@ class PerdureServer:
         self.env = env or {}
         self.log_path = self.work_dir / "server.log"
         self.db_path = self.work_dir / "db.sqlite"
+        self.db_url = db_url or f"sqlite:///{self.db_path}"
         self.state_dir = self.work_dir / "handler-state"
         self.process: subprocess.Popen[bytes] | None = None
         self._log_file: Any = None
@@ -337,7 +339,7 @@ class PerdureServer:
             "--template",
             str(self.template),
             "--db",
-            f"sqlite:///{self.db_path}",
+            self.db_url,
             "--host",
             "127.0.0.1",
             "--port",

@@ -11,6 +11,7 @@ from collections.abc import Callable
 import pytest
 
 from perdure.engine import Engine, Outcome
+from perdure.errors import InvalidParameterValue
 from perdure.functions import FunctionSpec
 from perdure.store import SchemaError, open_store
 from perdure.store.sql import SCHEMA_VERSION
@@ -118,4 +119,29 @@ def test_a_version_1_database_is_migrated_and_keeps_its_rows(db_url: str) -> Non
         assert tx._one(sql.GET_SCHEMA_VERSION)[0] == str(SCHEMA_VERSION)  # type: ignore[attr-defined]
     [inv] = engine.claim(None, 1, "w")
     assert inv.arn == row.arn
+    engine.store.close()
+
+
+def test_an_invocation_whose_lease_runs_out_is_failed_and_run_again(db_url: str) -> None:
+    engine = _engines(db_url, 1)[0]
+    row, _ = engine.start_execution("Fn", None)
+    [lost] = engine.claim(None, 1, "dead-worker", lease_ms=300)
+    [kept_row, _] = engine.start_execution("Fn", None)
+    [kept] = engine.claim(None, 1, "live-worker", lease_ms=300)
+    time.sleep(0.2)
+    with engine.store.transaction() as tx:
+        tx.renew_leases("live-worker", [kept.invocation_id], int(time.time() * 1000) + 300)
+    time.sleep(0.2)
+    assert engine.fire_due() == 1  # only the invocation nobody renewed
+    completed = [e for e in engine.history(row.arn, None, None, False, True)[0] if e["EventType"] == "InvocationCompleted"]
+    error = completed[0]["InvocationCompletedDetails"]["Error"]["Payload"]
+    assert error["ErrorType"] == "Runtime.ExitError"
+    assert "dead-worker" in error["ErrorMessage"] and "stopped renewing its lease" in error["ErrorMessage"]
+    # The late worker is fenced off; the execution is invoked again.
+    with pytest.raises(InvalidParameterValue, match="Invalid checkpoint token"):
+        engine.checkpoint(row.arn, lost.token, [{"Id": "s", "Type": "STEP", "Action": "START", "Name": "s"}], None)
+    time.sleep(0.3)  # the backoff after a failed invocation
+    assert [i.arn for i in engine.claim(None, 5, "w")] == [row.arn]
+    engine.complete_invocation(kept_row.arn, kept.invocation_id, Outcome("SUCCEEDED", result="1"))
+    assert engine.get_execution(kept_row.arn).status == "SUCCEEDED"
     engine.store.close()

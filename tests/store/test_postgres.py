@@ -12,8 +12,8 @@ import pytest
 
 from perdure.engine import Engine
 from perdure.functions import FunctionSpec
-from perdure.store import StoreUnavailable, open_store
-from perdure.store.postgres import PostgresStore, redact
+from perdure.store import StoreUnavailable, open_store, redact
+from perdure.store.postgres import PostgresStore
 from perdure.store.sql import SCHEMA_VERSION
 from tests.backends import require_postgres
 
@@ -33,6 +33,7 @@ def test_unreachable_server_is_a_clear_error_without_the_password() -> None:
 def test_redact_keeps_everything_but_the_password() -> None:
     assert redact("postgresql://u:p@h:5/db?sslmode=require") == "postgresql://u:***@h:5/db?sslmode=require"
     assert redact("postgresql://u@h/db") == "postgresql://u@h/db"
+    assert redact("sqlite:///tmp/x.db") == "sqlite:///tmp/x.db"
 
 
 def _open(url: str) -> None:

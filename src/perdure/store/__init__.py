@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from perdure.store.base import (
     ExecutionRow,
@@ -28,6 +29,7 @@ __all__ = [
     "TransientStoreError",
     "default_db_url",
     "open_store",
+    "redact",
 ]
 
 
@@ -57,3 +59,17 @@ def open_store(url: str) -> Store:
             ) from None
         return PostgresStore(url)
     raise ValueError(f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://...")
+
+
+def redact(url: str) -> str:
+    """The URL with its password replaced by ``***`` (for messages and logs)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"  # IPv6
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    user = f"{parts.username}:***@" if parts.username else ":***@"
+    return urlunsplit(parts._replace(netloc=user + host))

@@ -15,17 +15,17 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from functools import lru_cache
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg import sql as pg_sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from perdure.store import redact
 from perdure.store.base import StoreUnavailable, Transaction, TransientStoreError
 from perdure.store.common import Dialect, SqlTransaction, migrate
 
-__all__ = ["PostgresStore", "redact"]
+__all__ = ["PostgresStore"]
 
 log = logging.getLogger("perdure.store.postgres")
 
@@ -51,24 +51,12 @@ _TRANSIENT = (
 )
 
 
-def redact(url: str) -> str:
-    """The URL with its password replaced by ``***`` (for messages and logs)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    user = f"{parts.username}:***@" if parts.username else ":***@"
-    return urlunsplit(parts._replace(netloc=user + host))
-
-
 class PostgresStore:
     """Implements ``perdure.store.base.Store`` on PostgreSQL (psycopg 3 and a pool)."""
 
     def __init__(self, url: str, *, pool_max: int = POOL_MAX) -> None:
         self.url = url
-        self._where = f"PostgreSQL at {redact(url)}"
+        self._where = f"PostgreSQL at {redact(url).split('?', 1)[0]}"
         self._id = uuid.uuid4().hex[:12]  # tells this store's notifications from others'
         self._closing = threading.Event()
         self._listener: threading.Thread | None = None

@@ -1,0 +1,49 @@
+"""``perdure worker``: a process that only runs handlers.
+
+It shares the PostgreSQL database of a ``perdure serve`` (and of any other workers):
+it claims the invocations of the functions it hosts, renews their leases while they
+run, fires timers that fall due, and wakes up when another process makes work ready.
+Nothing passes between it and the server except through the database.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from perdure.functions import FunctionSpec
+from perdure.runtime import Runtime
+from perdure.store import redact
+
+log = logging.getLogger("perdure.fleet")
+
+
+def run_worker(
+    functions: dict[str, FunctionSpec],
+    db_url: str,
+    hosted: Sequence[str] | None = None,
+    **sizing: Any,
+) -> None:
+    """Run until SIGTERM or SIGINT. ``sizing``: ``processes``, ``threads``, ``lease_s``
+    (``Runtime``'s defaults where not given). Blocks."""
+    logging.basicConfig(
+        level=os.environ.get("PERDURE_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    runtime = Runtime(db_url, functions, hosted=hosted, **sizing)  # raises if the database cannot be used
+    stop = threading.Event()
+    previous = {signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGTERM, signal.SIGINT)}
+    runtime.start()
+    names = ", ".join(sorted(hosted if hosted is not None else functions))
+    log.info("perdure worker %s: %s; database %s", runtime.owner, names, redact(db_url))
+    try:
+        stop.wait()
+    finally:
+        log.info("perdure worker %s: stopping", runtime.owner)
+        runtime.stop()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

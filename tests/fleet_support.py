@@ -1,0 +1,212 @@
+"""``perdure serve`` and ``perdure worker`` as separate processes on one database."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from tests.support import HANDLERS, free_port, history, lambda_client
+
+FLEET_TEMPLATE = HANDLERS / "fleet.yaml"
+
+
+class Process:
+    """A perdure command in its own process group, so that a kill takes its worker
+    processes too (a lost machine), restartable with the same arguments."""
+
+    def __init__(self, args: list[str], log_path: Path, env: dict[str, str] | None = None) -> None:
+        self.args = args
+        self.log_path = log_path
+        self.env = {**os.environ, "PERDURE_LOG_LEVEL": "WARNING", **(env or {})}
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Process:
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "perdure", *self.args],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=self.env,
+            )
+        return self
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+            self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+            self.proc = None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-3000:]
+
+
+class Serve(Process):
+    def __init__(self, db_url: str, log_path: Path, *extra: str, template: Path = FLEET_TEMPLATE) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        super().__init__(["serve", "-t", str(template), "--db", db_url, "--port", str(self.port), *extra], log_path)
+
+    def start(self) -> Serve:
+        super().start()
+        assert self.proc is not None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/ping", timeout=1) as r:
+                    if r.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"server did not start: {self.log()}")
+
+    def client(self) -> Any:
+        return lambda_client(self.url)
+
+
+def worker(db_url: str, log_dir: Path, name: str, *extra: str, template: Path = FLEET_TEMPLATE) -> Process:
+    """``perdure worker``; its handlers see ``PERDURE_TEST_WORKER=name``."""
+    return Process(
+        ["worker", "-t", str(template), "--db", db_url, *extra],
+        log_dir / f"worker-{name}.log", env={"PERDURE_TEST_WORKER": name},
+    )
+
+
+class Workload:
+    """Runs ``Chaos`` executions through a server: starts them, answers their callbacks
+    as they are published, and checks every outcome, history and step run."""
+
+    def __init__(self, server: Serve, tmp_path: Path, count: int, wait_s: int = 1) -> None:
+        self.server = server
+        self.count = count
+        self.wait_s = wait_s
+        self.steps = tmp_path / "steps.log"
+        self.callbacks = tmp_path / "callbacks.log"
+        self.steps.touch()
+        self.callbacks.touch()
+        self.arns: dict[int, str] = {}
+        self._answered: set[str] = set()
+
+    def start(self) -> None:
+        client = self.server.client()
+        for i in range(self.count):
+            payload = {"i": i, "log": str(self.steps), "callbacks": str(self.callbacks), "wait_s": self.wait_s}
+            response = _retrying(lambda p=payload: client.invoke(
+                FunctionName="Chaos", InvocationType="Event", Payload=json.dumps(p)
+            ))
+            self.arns[i] = response["DurableExecutionArn"]
+
+    def answer_callbacks(self) -> int:
+        """Send the answer of every callback published and not yet answered."""
+        client = self.server.client()
+        sent = 0
+        for line in self.callbacks.read_text().splitlines():
+            i, callback_id = line.split(" ", 1)
+            if callback_id in self._answered:
+                continue
+            _retrying(lambda c=callback_id, i=i: client.send_durable_execution_callback_success(
+                CallbackId=c, Result=f"ok-{i}".encode()
+            ))
+            self._answered.add(callback_id)
+            sent += 1
+        return sent
+
+    def run_until_done(self, timeout_s: float, during: Callable[[float], None] | None = None) -> float:
+        """Answer callbacks until no execution is RUNNING; ``during(elapsed)`` is called
+        on every round (to kill and restart processes). Returns the seconds taken."""
+        started = time.monotonic()
+        client = self.server.client()
+        while True:
+            elapsed = time.monotonic() - started
+            assert elapsed < timeout_s, f"not done after {timeout_s} s"
+            if during is not None:
+                during(elapsed)
+            self.answer_callbacks()
+            running = _retrying(lambda: client.list_durable_executions_by_function(
+                FunctionName="Chaos", Statuses=["RUNNING"], MaxItems=1
+            ))["DurableExecutions"]
+            if not running and len(self._answered) >= self.count:
+                return time.monotonic() - started
+            time.sleep(0.2)
+
+    def check(self) -> dict[str, int]:
+        """Every execution SUCCEEDED with the right result and a valid history, and no
+        at-most-once step ran twice in one attempt. Returns counts for the report."""
+        client = self.server.client()
+        crashed = invocations = 0
+        for i, arn in self.arns.items():
+            execution = client.get_durable_execution(DurableExecutionArn=arn)
+            assert execution["Status"] == "SUCCEEDED", (i, execution.get("Error"))
+            result = json.loads(execution["Result"])
+            assert result == {"i": i, "a": 2 * i, "answer": f"ok-{i}", "b": i + 1}, result
+            events = history(client, arn)
+            check_history(events)
+            ended = [e for e in events if e["EventType"] == "InvocationCompleted"]
+            invocations += len(ended)
+            crashed += sum(1 for e in ended if "Error" in e["InvocationCompletedDetails"])
+        runs = Counter(tuple(line.split()[:3]) for line in self.steps.read_text().splitlines())
+        twice = {run: n for run, n in runs.items() if n > 1}
+        assert not twice, f"at-most-once steps ran more than once in one attempt: {twice}"
+        done = {(i, name) for i, name, _ in runs}
+        assert done == {(str(i), name) for i in range(self.count) for name in ("a", "b")}
+        return {"invocations": invocations, "failed_invocations": crashed, "step_runs": sum(runs.values())}
+
+
+def check_history(events: list[dict[str, Any]]) -> None:
+    """The shape every successful ``Chaos`` history has, however often it was interrupted."""
+    ids = [e["EventId"] for e in events]
+    assert ids == list(range(1, len(events) + 1)), ids
+    types = [e["EventType"] for e in events]
+    assert types[0] == "ExecutionStarted", types
+    assert types[-2:] == ["InvocationCompleted", "ExecutionSucceeded"], types
+    assert types.count("ExecutionSucceeded") == 1
+    for once in ("WaitStarted", "WaitSucceeded", "CallbackStarted", "CallbackSucceeded"):
+        assert types.count(once) == 1, (once, types)
+    succeeded = Counter(e.get("Name") for e in events if e["EventType"] == "StepSucceeded")
+    assert succeeded == {"a": 1, "publish": 1, "b": 1}, succeeded
+    order = [
+        e["Name"] if e["EventType"] == "StepSucceeded" else e["EventType"]
+        for e in events
+        if e["EventType"] in ("StepSucceeded", "WaitSucceeded", "CallbackSucceeded")
+    ]
+    assert order == ["a", "WaitSucceeded", "publish", "CallbackSucceeded", "b"], order
+    stamps = [e["EventTimestamp"] for e in events]
+    assert stamps == sorted(stamps), "event timestamps go backwards"
+
+
+def _retrying(call: Callable[[], Any], attempts: int = 40) -> Any:
+    """An API call retried while the server cannot reach the database (a restart)."""
+    for attempt in range(attempts):
+        try:
+            return call()
+        except (BotoCoreError, ClientError) as exc:
+            if attempt == attempts - 1 or _is_caller_error(exc):
+                raise
+            time.sleep(0.25)
+    raise AssertionError("unreachable")
+
+
+def _is_caller_error(exc: Exception) -> bool:
+    if not isinstance(exc, ClientError):
+        return False
+    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 500))
+    return 400 <= status < 500
