@@ -30,6 +30,7 @@ Globals:
 Resources:
   Sequential: {{Type: AWS::Serverless::Function, Properties: {{Handler: handlers.sequential}}}}
   AwaitCallback: {{Type: AWS::Serverless::Function, Properties: {{Handler: handlers.await_callback}}}}
+  WaitOneSecond: {{Type: AWS::Serverless::Function, Properties: {{Handler: handlers.wait_one_second}}}}
 """
 
 

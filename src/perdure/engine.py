@@ -280,7 +280,7 @@ class Engine:
 
     def get_execution(self, arn: str) -> ExecutionRow:
         with self._transaction() as tx:
-            row = tx.get_execution(arn)
+            row = tx.get_execution(arn, lock=False)
         if row is None:
             raise ResourceNotFound(f"Durable execution not found: {arn}")
         return row
@@ -288,7 +288,7 @@ class Engine:
     def history(self, arn: str, marker: str | None, max_items: int | None, reverse: bool, include_data: bool) -> tuple[list[dict[str, Any]], str | None]:
         limit = _page_size(max_items, 1000)
         with self._transaction() as tx:
-            row = tx.get_execution(arn)
+            row = tx.get_execution(arn, lock=False)
             if row is None:
                 raise ResourceNotFound(f"Durable execution not found: {arn}")
             start = _int_marker(marker) if marker else (row.next_event_id if reverse else 0)
@@ -605,7 +605,7 @@ class Engine:
     def get_state(self, arn: str, token: str, marker: str | None, max_items: int | None) -> dict[str, Any]:
         limit = _page_size(max_items, STATE_PAGE)
         with self._transaction() as tx:
-            row = tx.get_execution(arn)
+            row = tx.get_execution(arn, lock=False)
             if row is None:
                 raise ResourceNotFound(f"Durable execution not found: {arn}")
             if row.invocation_id is None or _invocation_of(token) != row.invocation_id:

@@ -117,8 +117,9 @@ class Timer:
 class Transaction(Protocol):
     """Reads and writes inside one database transaction."""
 
-    def get_execution(self, arn: str) -> ExecutionRow | None:
-        """The execution, locked for update until the transaction ends."""
+    def get_execution(self, arn: str, *, lock: bool = True) -> ExecutionRow | None:
+        """The execution, locked for update until the transaction ends (unless ``lock``
+        is False: a read that neither waits for writers nor makes claims skip the row)."""
 
     def find_execution(self, function_name: str, name: str) -> ExecutionRow | None:
         """The execution started under this function and execution name, if any."""

@@ -72,8 +72,8 @@ class SqlTransaction:
     def _one(self, query: str, params: Sequence[Any] = ()) -> Any:
         return self._exec(query, params).fetchone()
 
-    def get_execution(self, arn: str) -> ExecutionRow | None:
-        row = self._one(sql.GET_EXECUTION + self._row_lock, (arn,))
+    def get_execution(self, arn: str, *, lock: bool = True) -> ExecutionRow | None:
+        row = self._one(sql.GET_EXECUTION + (self._row_lock if lock else ""), (arn,))
         return ExecutionRow.from_row(row) if row else None
 
     def find_execution(self, function_name: str, name: str) -> ExecutionRow | None:
