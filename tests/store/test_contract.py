@@ -7,6 +7,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -101,24 +102,44 @@ def test_store_refuses_a_schema_newer_than_the_code(db_url: str) -> None:
         open_store(db_url)
 
 
+def _version_1_database(db_url: str) -> None:
+    """A database as the first release left it: only migration 1 applied, one execution."""
+    from perdure.store.common import migrate
+
+    if db_url.startswith("sqlite:///"):
+        import sqlite3
+
+        from perdure.store.sqlite import DIALECT
+
+        conn: Any = sqlite3.connect(db_url.removeprefix("sqlite:///"), isolation_level=None)
+        conn.execute("BEGIN")
+    else:
+        import psycopg
+
+        from perdure.store.postgres import DIALECT  # type: ignore[assignment]
+
+        conn = psycopg.connect(db_url)
+    cur = conn.cursor()
+    migrate(cur, DIALECT, "test", up_to=1)
+    cur.execute(DIALECT.rewrite(
+        "INSERT INTO executions (arn, function_name, name, status, input, start_ms, retention_days, "
+        "next_event_id, op_seq, op_pos, token_seq, seen_seq, failures, ready_ms) "
+        "VALUES ('arn:old', 'Fn', 'old', 'RUNNING', ?, 1, 7, 1, 0, 0, 0, 0, 0, 1)"
+    ), ('"kept"',))
+    conn.execute("COMMIT") if db_url.startswith("sqlite:///") else conn.commit()
+    conn.close()
+
+
 def test_a_version_1_database_is_migrated_and_keeps_its_rows(db_url: str) -> None:
     from perdure.store import sql
 
-    store = open_store(db_url)
-    engine = Engine(store, SPEC)
-    row, _ = engine.start_execution("Fn", '"kept"')
-    # Make it look like a database of the first release: no lease column, version 1.
-    with store.transaction() as tx:
-        tx._exec("DROP INDEX executions_lease")  # type: ignore[attr-defined]
-        tx._exec("ALTER TABLE executions DROP COLUMN lease_expires_ms")  # type: ignore[attr-defined]
-        tx._exec("UPDATE perdure_meta SET value = '1' WHERE key = 'schema_version'")  # type: ignore[attr-defined]
-    store.close()
+    _version_1_database(db_url)
     engine = Engine(open_store(db_url), SPEC)
-    assert engine.get_execution(row.arn).input == '"kept"'
+    assert engine.get_execution("arn:old").input == '"kept"'
     with engine.store.transaction() as tx:
         assert tx._one(sql.GET_SCHEMA_VERSION)[0] == str(SCHEMA_VERSION)  # type: ignore[attr-defined]
-    [inv] = engine.claim(None, 1, "w")
-    assert inv.arn == row.arn
+    [inv] = engine.claim(None, 1, "w", lease_ms=1000)
+    assert inv.arn == "arn:old"
     engine.store.close()
 
 

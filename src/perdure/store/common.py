@@ -30,9 +30,10 @@ class Dialect:
     without_rowid: str = ""
 
 
-def migrate(cur: Any, dialect: Dialect, where: str) -> int:
-    """Bring the schema up to date inside the caller's transaction; returns the version
-    found. Raises ``SchemaError`` if the database is newer than this code."""
+def migrate(cur: Any, dialect: Dialect, where: str, up_to: int = sql.SCHEMA_VERSION) -> int:
+    """Bring the schema up to date (or to version ``up_to``) inside the caller's
+    transaction; returns the version found. Raises ``SchemaError`` if the database is
+    newer than this code."""
     cur.execute(sql.CREATE_META)
     cur.execute(sql.GET_SCHEMA_VERSION)
     row = cur.fetchone()
@@ -43,7 +44,7 @@ def migrate(cur: Any, dialect: Dialect, where: str) -> int:
             f"({sql.SCHEMA_VERSION}): upgrade perdure"
         )
     for version, _name, statements in sql.migrations():
-        if version > found:
+        if found < version <= up_to:
             for statement in statements:
                 cur.execute(statement.replace("{without_rowid}", dialect.without_rowid))
             cur.execute(dialect.rewrite(sql.SET_SCHEMA_VERSION), (str(version),))
