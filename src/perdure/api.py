@@ -22,7 +22,7 @@ from starlette.types import Receive, Scope, Send
 from perdure.engine import MAX_INPUT_BYTES, Engine, function_arn
 from perdure.errors import InvalidParameterValue, RequestTooLarge, ResourceNotFound, ServiceError
 from perdure.runtime import Runtime
-from perdure.store.base import ExecutionRow
+from perdure.store.base import ExecutionRow, TransientStoreError
 
 log = logging.getLogger("perdure.api")
 
@@ -183,6 +183,9 @@ class LambdaApi:
             raise ResourceNotFound(f"No such API: {request.method} {path}")
         except ServiceError as exc:
             return _error_response(exc, request_id)
+        except TransientStoreError as exc:  # the database is restarting: the client retries (5xx)
+            log.warning("request %s %s failed: %s", request.method, path, exc)
+            return _error_response(ServiceError(f"Database unavailable, retry: {exc}"), request_id)
         except Exception:
             log.exception("request %s %s failed", request.method, path)
             return _error_response(ServiceError("Internal error; see the perdure server log"), request_id)

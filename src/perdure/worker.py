@@ -12,6 +12,7 @@ import importlib
 import json
 import logging
 import os
+import signal
 import sys
 import threading
 import time
@@ -30,9 +31,11 @@ from aws_durable_execution_sdk_python.execution import (
 from perdure.client import EngineServiceClient
 from perdure.engine import Engine, Invocation, Outcome, function_arn
 from perdure.functions import FunctionSpec
-from perdure.store import open_store
+from perdure.store import TransientStoreError, open_store
 
 log = logging.getLogger("perdure.worker")
+
+COMPLETE_RETRY_DELAYS_S = (0.5, 1.0, 2.0, 4.0)
 
 Handler = Callable[[Any, Any], Any]
 
@@ -117,8 +120,16 @@ class Worker:
     def run(self, invocation: Invocation, spec: FunctionSpec) -> None:
         try:
             outcome = self._invoke(invocation, spec)
-            self.engine.complete_invocation(invocation.arn, invocation.invocation_id, outcome)
-        except Exception:  # the database failed: the supervisor will see the lease expire
+            for delay in COMPLETE_RETRY_DELAYS_S:  # the database may be restarting
+                try:
+                    self.engine.complete_invocation(invocation.arn, invocation.invocation_id, outcome)
+                    break
+                except TransientStoreError as exc:
+                    log.warning("recording the end of invocation %s failed (%s); retrying", invocation.invocation_id, exc)
+                    time.sleep(delay)
+            else:
+                self.engine.complete_invocation(invocation.arn, invocation.invocation_id, outcome)
+        except Exception:  # the database failed: the invocation's lease runs out, it is re-run
             log.exception("could not record the end of invocation %s", invocation.invocation_id)
         finally:
             self._send(("done", invocation.invocation_id))
@@ -165,6 +176,10 @@ class Worker:
 
 def worker_main(conn: Connection, db_url: str, threads: int, functions: dict[str, FunctionSpec]) -> None:
     """Entry point of a worker process (spawned by the supervisor)."""
+    # The supervisor stops it (or its pipe closes when the supervisor dies); a signal to
+    # the whole process group (Ctrl-C, a service manager) is the supervisor's to handle.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(level=os.environ.get("PERDURE_LOG_LEVEL", "WARNING"))
     store = open_store(db_url)
     # Every function of the deployment: handlers start chained invokes of the others.
