@@ -35,8 +35,9 @@ Resources:
 
 
 @contextmanager
-def pg_schema(base_url: str) -> Iterator[str]:
-    """A URL for a new schema in ``base_url``'s database, dropped afterwards."""
+def pg_schema(base_url: str, **settings: str) -> Iterator[str]:
+    """A URL for a new schema in ``base_url``'s database, dropped afterwards; its
+    sessions run with the given settings (``synchronous_commit="off"``)."""
     import psycopg
 
     schema = f"bench_{uuid.uuid4().hex[:10]}"
@@ -44,7 +45,8 @@ def pg_schema(base_url: str) -> Iterator[str]:
         admin.execute(f"CREATE SCHEMA {schema}")
     separator = "&" if "?" in base_url else "?"
     try:
-        yield f"{base_url}{separator}options={quote(f'-csearch_path={schema}')}"
+        options = " ".join(f"-c{key}={value}" for key, value in {"search_path": schema, **settings}.items())
+        yield f"{base_url}{separator}options={quote(options)}"
     finally:
         with psycopg.connect(base_url, autocommit=True) as admin:
             admin.execute(f"DROP SCHEMA {schema} CASCADE")

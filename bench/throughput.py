@@ -8,6 +8,11 @@ On PostgreSQL the starting process hosts no function; each worker is a separate
 ``perdure worker --concurrency 1`` process (a scheduler and one handler process with
 8 threads), so every execution crosses processes through the database.
 
+PostgreSQL commits wait for the WAL to reach the disk (``synchronous_commit=on``);
+SQLite's default (WAL, ``synchronous=NORMAL``) does not fsync on commit. The rows
+with ``synchronous_commit=off`` show what that costs on this disk (that setting can
+lose the last few hundred milliseconds of commits if PostgreSQL crashes).
+
     python bench/throughput.py [--executions 400] [--steps 3] [--workers 1,2,4] [--db URL]
 """
 
@@ -44,8 +49,13 @@ def run_sqlite(template: Path, tmp: Path, executions: int, steps: int) -> float:
         return measure(runtime, executions, steps)
 
 
-def run_postgres(base_url: str, template: Path, tmp: Path, workers: int, executions: int, steps: int) -> float:
-    with pg_schema(base_url) as url, Runtime(url, load_template(template), processes=0) as runtime:
+def run_postgres(
+    base_url: str, template: Path, tmp: Path, workers: int, executions: int, steps: int, synchronous_commit: str
+) -> float:
+    with (
+        pg_schema(base_url, synchronous_commit=synchronous_commit) as url,
+        Runtime(url, load_template(template), processes=0) as runtime,
+    ):
         fleet = [
             Command("worker", "-t", str(template), "--db", url, "--concurrency", "1", log=tmp / f"worker{n}.log")
             for n in range(workers)
@@ -69,14 +79,15 @@ def main() -> None:
         tmp = Path(tmp_name)
         template = write_template(tmp)
         rows.append(("SQLite (embedded)", "2 in perdure serve", run_sqlite(template, tmp, args.executions, args.steps)))
-        for n in (int(x) for x in args.workers.split(",")):
-            seconds = run_postgres(args.db, template, tmp, n, args.executions, args.steps)
-            rows.append(("PostgreSQL", f"{n} perdure worker", seconds))
+        for commit in ("on", "off"):
+            for n in (int(x) for x in args.workers.split(",")):
+                seconds = run_postgres(args.db, template, tmp, n, args.executions, args.steps, commit)
+                rows.append((f"PostgreSQL, sync {commit}", f"{n} perdure worker", seconds))
     print(f"throughput: {args.executions} executions of a {args.steps}-step handler each")
-    print(f"{'backend':<20}{'worker processes':<22}{'seconds':>9}{'executions/s':>14}{'steps/s':>10}")
+    print(f"{'backend':<25}{'worker processes':<22}{'seconds':>9}{'executions/s':>14}{'steps/s':>10}")
     for backend, workers, seconds in rows:
         rate = args.executions / seconds
-        print(f"{backend:<20}{workers:<22}{seconds:>9.2f}{rate:>14.1f}{rate * args.steps:>10.0f}")
+        print(f"{backend:<25}{workers:<22}{seconds:>9.2f}{rate:>14.1f}{rate * args.steps:>10.0f}")
 
 
 if __name__ == "__main__":

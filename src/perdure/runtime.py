@@ -199,7 +199,10 @@ class Runtime:
     def _on_engine_event(self, kind: str, arn: str) -> None:
         """This process changed an execution (after commit)."""
         self._announce(kind, arn)
-        self.poke()
+        # Work for a function hosted elsewhere is that runtime's to pick up (the
+        # notification tells it, and it sees any new timer too); alone, take everything.
+        if self._listening is None or (kind == "ready" and self._hosts(arn)):
+            self.poke()
 
     def _announce(self, kind: str, arn: str) -> None:
         if kind == "closed":
@@ -368,17 +371,18 @@ class Runtime:
             if free == 0:
                 return
             hosted = self.hosted if self.hosted is not None else self.engine.functions
-            claimed = 0
+            more = False  # a function filled its room: it may have more ready work
             for function in self.engine.ready_functions():
                 if function not in hosted:
                     continue
                 room = self._room_for(function)
                 if room == 0:
                     continue
-                for invocation in self.engine.claim([function], room, self.owner, lease_ms=self.lease_ms):
+                claimed = self.engine.claim([function], room, self.owner, lease_ms=self.lease_ms)
+                for invocation in claimed:
                     self._send(invocation)
-                    claimed += 1
-            if claimed == 0:
+                more = more or len(claimed) == room
+            if not more:
                 return
 
     def _room_for(self, function: str) -> int:
