@@ -1,5 +1,5 @@
 # The two commands the README promises: `make demo` and `make test`.
-.PHONY: setup demo test lint bench
+.PHONY: setup demo test lint bench bench-postgres
 
 setup:
 	@scripts/setup.sh
@@ -17,3 +17,9 @@ lint: setup
 bench: setup
 	.venv/bin/python bench/steps.py
 	.venv/bin/python bench/resume.py
+
+# Fleets on PostgreSQL (needs the server `make test` starts): throughput for 1, 2 and 4
+# workers against SQLite, and callback-to-resume latency across processes.
+bench-postgres: setup
+	.venv/bin/python bench/throughput.py
+	.venv/bin/python bench/resume_pg.py

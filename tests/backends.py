@@ -37,8 +37,12 @@ def require_postgres() -> None:
         pytest.fail("PostgreSQL is installed but psycopg is not: run scripts/setup.sh")
     try:
         psycopg.connect(PG_URL, connect_timeout=3).close()
-    except psycopg.Error as exc:
-        pytest.fail(f"PostgreSQL is installed but {PG_URL} is unreachable ({exc}); `make test` starts it")
+    except psycopg.OperationalError as exc:
+        if "does not exist" not in str(exc) or "PERDURE_TEST_PG" in os.environ:
+            pytest.fail(f"PostgreSQL is installed but {PG_URL} is unreachable ({exc}); `make test` starts it")
+        # A fresh server: make the test database.
+        with psycopg.connect(PG_URL.rsplit("/", 1)[0] + "/postgres", autocommit=True) as admin:
+            admin.execute("CREATE DATABASE test")
 
 
 def schema_url(schema: str) -> str:
