@@ -80,17 +80,19 @@ def test_unreachable_database_is_a_clear_start_up_error(capsys: pytest.CaptureFi
 
 def test_each_worker_runs_only_the_functions_it_hosts(pg_url: str, tmp_path: Path) -> None:
     server = Serve(pg_url, tmp_path / "serve.log", "--no-workers").start()
+    other_server = Serve(pg_url, tmp_path / "serve2.log", "--no-workers").start()
     cpu = worker(pg_url, tmp_path, "cpu", "--functions", "Where,Approval", "--concurrency", "1").start()
     gpu = worker(pg_url, tmp_path, "gpu", "--functions", "Transcribe", "--concurrency", "1", "--threads", "1").start()
     try:
-        client = server.client()
+        client, other_client = server.client(), other_server.client()
         ran = {
             fn: {json.loads(client.invoke(FunctionName=fn, Payload="{}")["Payload"].read()) for _ in range(3)}
             for fn in ("Where", "Transcribe")
         }
         assert ran == {"Where": {"cpu"}, "Transcribe": {"gpu"}}
 
-        # A callback sent to the server resumes the execution on the worker at once.
+        # Started through one server, answered through the other: the callback resumes
+        # the execution on the worker at once.
         callbacks, resumed = tmp_path / "callbacks.log", tmp_path / "resumed.log"
         callbacks.touch()
         resumed.touch()
@@ -100,12 +102,12 @@ def test_each_worker_runs_only_the_functions_it_hosts(pg_url: str, tmp_path: Pat
             client.invoke(FunctionName="Approval", InvocationType="Event", Payload=json.dumps(event))
             callback_id = _wait_for_line(callbacks, i)
             sent = time.time()
-            client.send_durable_execution_callback_success(CallbackId=callback_id, Result=b'"yes"')
+            other_client.send_durable_execution_callback_success(CallbackId=callback_id, Result=b'"yes"')
             latencies.append(float(_wait_for_line(resumed, i)) - sent)
         # bench/resume_pg.py measures this precisely; here only "not polling" is checked.
         assert statistics.median(latencies) < 0.5, latencies
     finally:
-        for process in (cpu, gpu, server):
+        for process in (cpu, gpu, other_server, server):
             process.stop()
 
 
