@@ -247,3 +247,26 @@ def test_chained_invoke_target_timing_out_is_reported_as_timed_out(server: Serve
     events = history(client, response["DurableExecutionArn"])
     timed_out = next(e for e in events if e["EventType"] == "ChainedInvokeTimedOut")
     assert timed_out["ChainedInvokeTimedOutDetails"]["Error"]["Payload"]["ErrorType"] == "Execution.Timeout"
+
+
+def test_cli_pauses_resumes_and_deletes(server: Server) -> None:
+    import subprocess
+    import sys
+
+    client = server.client()
+    arn = client.invoke(FunctionName="SlowWait", InvocationType="Event", Payload='{"seconds": 2}')["DurableExecutionArn"]
+    wait_for_event(client, arn, "InvocationCompleted")
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "perdure", *args, "--url", server.url],
+                              capture_output=True, text=True, timeout=60)
+
+    paused = cli("executions", "pause", arn, "--reason", "deploy")
+    assert paused.returncode == 0, paused.stderr
+    assert client.get_durable_execution(DurableExecutionArn=arn)["Status"] == "PAUSED"
+    assert cli("executions", "resume", arn).returncode == 0
+    assert wait_for_status(client, arn)["Status"] == "SUCCEEDED"
+    deleted = cli("executions", "delete", arn)
+    assert deleted.returncode == 0 and "deleted" in deleted.stdout + deleted.stderr
+    again = cli("executions", "delete", arn)
+    assert again.returncode == 1 and "ResourceNotFoundException" in again.stdout + again.stderr

@@ -245,6 +245,23 @@ def build_parser() -> argparse.ArgumentParser:
     stop.add_argument("arn", metavar="ARN", help="durable execution ARN")
     _add_error_options(stop)
     stop.set_defaults(handler=_cmd_stop)
+    pause = executions.add_parser(
+        "pause", parents=[client], help="stop invoking an execution (waits and callbacks still complete)"
+    )
+    pause.add_argument("arn", metavar="ARN", help="durable execution ARN")
+    pause.add_argument("--reason", help="recorded in the execution history")
+    pause.add_argument(
+        "--keep-timeout-running", action="store_true",
+        help="let the execution timeout run on while paused (by default it is paused too)",
+    )
+    pause.set_defaults(handler=_cmd_pause)
+    resume = executions.add_parser("resume", parents=[client], help="resume a paused execution")
+    resume.add_argument("arn", metavar="ARN", help="durable execution ARN")
+    resume.add_argument("--reason", help="recorded in the execution history")
+    resume.set_defaults(handler=_cmd_resume)
+    delete = executions.add_parser("delete", parents=[client], help="delete a closed execution and its history")
+    delete.add_argument("arn", metavar="ARN", help="durable execution ARN")
+    delete.set_defaults(handler=_cmd_delete)
 
     callback = commands.add_parser(
         "callback", help="complete or heartbeat a callback an execution waits on"
@@ -786,6 +803,37 @@ def _cmd_stop(args: argparse.Namespace) -> int:
         return 0
 
     return _call_server(args, action)
+
+
+def _simple_execution_call(args: argparse.Namespace, method: str, request: dict[str, Any], done: str) -> int:
+    def action(client: Any) -> int:
+        response = _strip_metadata(getattr(client, method)(**request))
+        out = _Output(args)
+        if out.json:
+            out.print_json(response)
+        else:
+            out.note(f"{done} {args.arn}")
+        return 0
+
+    return _call_server(args, action)
+
+
+def _cmd_pause(args: argparse.Namespace) -> int:
+    request: dict[str, Any] = {"DurableExecutionArn": args.arn, "ExecutionTimeoutPaused": not args.keep_timeout_running}
+    if args.reason:
+        request["Reason"] = args.reason
+    return _simple_execution_call(args, "pause_durable_execution", request, "paused")
+
+
+def _cmd_resume(args: argparse.Namespace) -> int:
+    request: dict[str, Any] = {"DurableExecutionArn": args.arn}
+    if args.reason:
+        request["Reason"] = args.reason
+    return _simple_execution_call(args, "resume_durable_execution", request, "resumed")
+
+
+def _cmd_delete(args: argparse.Namespace) -> int:
+    return _simple_execution_call(args, "delete_durable_execution", {"DurableExecutionArn": args.arn}, "deleted")
 
 
 def _cmd_callback_succeed(args: argparse.Namespace) -> int:
