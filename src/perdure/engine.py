@@ -329,7 +329,7 @@ class Engine:
             if found is None:
                 raise ResourceNotFound(f"Callback not found: {callback_id}")
             arn, op_id = found
-            row = tx.get_execution(arn)
+            row = self._lock_top_down(tx, arn)
             if row is None:
                 raise ResourceNotFound(f"Callback not found: {callback_id}")
             if row.status not in OPEN:
@@ -584,6 +584,16 @@ class Engine:
         batch.put(op)
         batch.apply(fx)
 
+    @staticmethod
+    def _lock_top_down(tx: Transaction, arn: str) -> ExecutionRow | None:
+        """Lock an execution after the caller that chained-invoked it, if any: closing it
+        completes the caller's operation, and stopping the caller stops it, so both
+        paths take the two rows in the same order (no deadlock on PostgreSQL)."""
+        peek = tx.get_execution(arn, lock=False)
+        if peek is not None and peek.parent_arn is not None:
+            tx.get_execution(peek.parent_arn)
+        return tx.get_execution(arn)
+
     def _report_to_parent(self, tx: Transaction, child: ExecutionRow, now: int) -> None:
         """A chained-invoke target closed: complete the caller's CHAINED_INVOKE operation."""
         if child.parent_arn is None or child.parent_op is None:
@@ -652,7 +662,7 @@ class Engine:
     def complete_invocation(self, arn: str, invocation_id: str, outcome: Outcome) -> None:
         """Record how an invocation ended and decide what happens next."""
         with self._transaction() as tx:
-            row = tx.get_execution(arn)
+            row = self._lock_top_down(tx, arn)
             if row is None or row.invocation_id != invocation_id:
                 return  # a late report from an invocation already timed out or stopped
             batch = _Batch(tx, row, now_ms(), self._notify)
