@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from podscribe.transcript import Segment, Transcript, Word
+from podscribe.transcript import Segment, Transcript, Word, join_words
 
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
@@ -108,7 +108,7 @@ def load_model(
 
 def segment_text(words: Sequence[Word]) -> str:
     """Display text of a run of words."""
-    return " ".join(w.word for w in words if w.word).strip()
+    return join_words(w.word for w in words)
 
 
 def transcribe(

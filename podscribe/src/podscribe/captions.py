@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from podscribe.config import CaptionsConfig
-from podscribe.transcript import Segment, Transcript
+from podscribe.transcript import Segment, Transcript, join_words
 
 __all__ = [
     "FILE_SUFFIXES",
@@ -157,7 +157,7 @@ def build_cues(
         )
         prefix = f"{_esc(name)}: " if show and name else ""
         previous, first = seg.speaker, False
-        plain = prefix + _esc(" ".join(tokens))
+        plain = prefix + _esc(join_words(tokens))
         timed_words = [w for w in seg.words if w.word.strip()]
         if not highlight_words or not timed_words:
             cues.append(Cue(start, end, plain))
@@ -220,7 +220,7 @@ def caption_json(transcript: Transcript) -> dict[str, Any]:
     speakers: dict[str, str] = {}
     segments: list[dict[str, Any]] = []
     for seg in sorted(transcript.segments, key=lambda s: s.start):
-        text = " ".join(_segment_words(seg))
+        text = join_words(_segment_words(seg))
         if not text:
             continue
         if seg.speaker is not None and seg.speaker not in speakers:

@@ -25,7 +25,7 @@ import numpy.typing as npt
 
 from podscribe import encoder
 from podscribe.chunking import FRAME_S, speech_spans
-from podscribe.transcript import Segment, Transcript, Word
+from podscribe.transcript import Segment, Transcript, Word, join_words
 
 SAMPLE_RATE = 16000
 MAX_CLUSTER_WINDOWS = 900  # cluster at most this many windows (even subsample beyond)
@@ -290,7 +290,7 @@ def _word_speakers(words: list[Word], track: FloatArray, step: float = FRAME_S) 
 
 
 def _segment_text(words: list[Word]) -> str:
-    return " ".join(w.word for w in words if w.word).strip()
+    return join_words(w.word for w in words)
 
 
 def assign_word_speakers(transcript: Transcript, word_labels: list[str | None]) -> Transcript:

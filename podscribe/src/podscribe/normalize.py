@@ -17,7 +17,7 @@ from dataclasses import replace
 
 from podscribe.captions import interpolate_word_times
 from podscribe.config import NormalizeConfig
-from podscribe.transcript import Segment, Transcript, Word
+from podscribe.transcript import Segment, Transcript, Word, join_words
 
 __all__ = ["SOFT_BREAKS", "normalize_transcript", "split_segment"]
 
@@ -72,7 +72,7 @@ def split_segment(segment: Segment, cfg: NormalizeConfig | None = None) -> list[
             Segment(
                 start=spans[piece[0]][0],
                 end=spans[piece[-1]][1],
-                text=" ".join(w.word for w in pw),
+                text=join_words(w.word for w in pw),
                 words=pw,
                 speaker=speaker,
             )

@@ -8,6 +8,7 @@ speaker, words: [{word, start, end, score, speaker}]}]}``) plus a top-level
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,6 +106,19 @@ class Transcript:
             language=str(data.get("language", "en")),
             duration=float(data.get("duration", 0.0)),
         )
+
+
+def join_words(tokens: Iterable[str]) -> str:
+    """Display text of a run of words. Whisper splits "co-host" into "co" + "-host" and
+    "it's" into "it" + "'s"; those continuations attach to the word before them."""
+    out = ""
+    for raw in tokens:
+        token = raw.strip()
+        if not token:
+            continue
+        attach = out and len(token) > 1 and token[0] in "-'\u2019" and token[1].isalnum()
+        out += token if attach or not out else f" {token}"
+    return out
 
 
 def _opt_float(value: Any) -> float | None:
