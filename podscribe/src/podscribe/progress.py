@@ -120,9 +120,7 @@ def _names(names: dict[str, str], sources: dict[str, Any] | None = None) -> str:
 def describe(name: str, result: Any) -> str:
     """One-line summary of a finished step's result."""
     text = _describe(name, result)
-    if isinstance(result, dict) and result.get("cached"):
-        text += " (reused)"
-    elif isinstance(result, list) and result and all(isinstance(c, dict) and c.get("cached") for c in result):
+    if (isinstance(result, dict) and result.get("cached")) or (isinstance(result, list) and result and all(isinstance(c, dict) and c.get("cached") for c in result)):
         text += " (reused)"
     return text
 

@@ -140,7 +140,7 @@ def interactive_decision(console: Console, transcript: Transcript) -> ReviewDeci
         "[s]end corrections  [q]uit without deciding"
     )
     while True:
-        console.print(help_text, highlight=False)
+        console.print(help_text, highlight=False, markup=False)
         choice = Prompt.ask("decision", choices=["a", "r", "n", "e", "s", "q"], console=console)
         if choice == "q":
             return None
