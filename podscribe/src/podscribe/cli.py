@@ -238,7 +238,7 @@ def _header(audio: str, run_id: str) -> str:
 # transcribe
 
 
-def _choose_attempt(backend: Backend, run_id: str, *, can_start: bool) -> tuple[RunInfo | None, int]:
+def _choose_attempt(backend: Backend, run_id: str) -> tuple[RunInfo | None, int]:
     """The execution to follow: the open or succeeded attempt, else the next attempt's
     number (with None) when the last one failed."""
     attempt = 1
@@ -299,14 +299,14 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
         backend = EmbeddedBackend(state_dir, run_id, run=owner)
     live = console.is_terminal and not args.plain and not args.quiet
     try:
-        info, attempt = _choose_attempt(backend, run_id, can_start=owner)
+        info, attempt = _choose_attempt(backend, run_id)
         if info is None:
             if not owner:
                 console.print(f"run {run_id} is starting in process {lock.holder() if lock else '?'}; watching it")
                 deadline = time.monotonic() + 30
                 while info is None and time.monotonic() < deadline:
                     time.sleep(0.5)
-                    info, attempt = _choose_attempt(backend, run_id, can_start=False)
+                    info, attempt = _choose_attempt(backend, run_id)
                 if info is None:
                     _fail(f"run {run_id} did not start", EXIT_FAILED)
             else:
@@ -420,8 +420,11 @@ def cmd_status(args: argparse.Namespace) -> int:
         console.print("no runs yet: start one with `podscribe transcribe AUDIO`")
         return 0
     table = Table(show_edge=False)
-    for col in ("run", "status", "audio", "started", "duration"):
-        table.add_column(col)
+    table.add_column("run", no_wrap=True, min_width=max(len(r["run"]) for r in rows))
+    table.add_column("status", no_wrap=True)
+    table.add_column("audio", overflow="fold")
+    table.add_column("started")
+    table.add_column("duration", no_wrap=True)
     styles = {"SUCCEEDED": "green", "FAILED": "red", "WAITING FOR REVIEW": "yellow", "INTERRUPTED": "yellow"}
     for row in rows:
         table.add_row(
