@@ -198,7 +198,10 @@ def worker_main(conn: Connection, db_url: str, threads: int, functions: dict[str
             try:
                 message = conn.recv()
             except (EOFError, OSError):
-                break
+                # The supervisor is gone (killed with everything it ran): end at once,
+                # running handlers included. Its successor re-runs their invocations;
+                # finishing them here would race with that.
+                os._exit(1)
             if message[0] == "run":
                 invocation, spec = message[1], message[2]
                 engine.functions[spec.name] = spec

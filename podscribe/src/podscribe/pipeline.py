@@ -53,7 +53,6 @@ import hashlib
 import io
 import json
 import logging
-import multiprocessing
 import os
 import tempfile
 import threading
@@ -1004,7 +1003,6 @@ def _review(context: DurableContext, p: PipelineInput, named: dict[str, Any]) ->
 
 def handler(event: Any, lambda_context: Any) -> Any:
     """The Lambda entry point (``podscribe.pipeline.handler`` in template.yaml)."""
-    _die_with_parent()
     return pipeline(event, lambda_context)
 
 
@@ -1110,34 +1108,3 @@ def pipeline(event: Any, context: DurableContext) -> dict[str, Any]:
     return summary
 
 
-# --------------------------------------------------------------------------------------
-# worker processes die with their runtime
-
-
-_parent_watch = threading.Lock()
-_parent_watched = False
-
-
-def _die_with_parent() -> None:
-    """In a perdure worker process, ask Linux to kill us when the runtime process dies,
-    so that a ``kill -9`` of ``podscribe transcribe`` leaves no orphan transcribing on
-    (without it the worker finishes its invocation after its supervisor is gone)."""
-    global _parent_watched
-    with _parent_watch:
-        if _parent_watched:
-            return
-        _parent_watched = True
-    current = multiprocessing.current_process()
-    parent = multiprocessing.parent_process()
-    if current.name != "perdure-worker" or parent is None or not hasattr(os, "getppid"):
-        return
-    try:
-        import ctypes
-        import signal
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        return
-    if os.getppid() != parent.pid:  # the parent died before the prctl call
-        os._exit(1)
