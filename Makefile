@@ -5,7 +5,7 @@ setup:
 	@scripts/setup.sh
 
 demo: setup
-	.venv/bin/podscribe transcribe podscribe/samples/episode.ogg --out out/episode
+	.venv/bin/podscribe transcribe podscribe/samples/episode.ogg --config podscribe/samples/episode.toml --out out/episode
 
 test: setup
 	.venv/bin/python -m pytest -q
