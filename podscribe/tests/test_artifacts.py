@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from podscribe.artifacts import (
     ArtifactNotFoundError,
     ArtifactStore,

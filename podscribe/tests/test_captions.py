@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 import srt
 import webvtt
+
 from podscribe.captions import (
     FILE_SUFFIXES,
     Cue,

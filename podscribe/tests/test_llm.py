@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from llm_server import RecordedRequest, Reply, Script, ScriptedLLMServer
+
 from podscribe.config import RefineConfig
 from podscribe.llm import Bedrock, LLMError, Message, OpenAICompatible, provider_from_config
 

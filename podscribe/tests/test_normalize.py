@@ -4,6 +4,7 @@ import itertools
 import random
 
 import pytest
+
 from podscribe.config import NormalizeConfig
 from podscribe.normalize import normalize_transcript, split_segment
 from podscribe.transcript import Segment, Transcript, Word

@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+
 from podscribe.config import NotifyConfig
 from podscribe.notify import (
     CompletionEvent,

@@ -7,6 +7,7 @@ import logging
 
 import pytest
 from llm_server import RecordedRequest, Reply, ScriptedLLMServer
+
 from podscribe.config import RefineConfig
 from podscribe.llm import LLMError, Message, OpenAICompatible
 from podscribe.refine import (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
+
 from podscribe.config import RuleConfig
 from podscribe.rules import CompiledRule, apply_rules, apply_rules_to_text, compile_rules
 from podscribe.textalign import (
