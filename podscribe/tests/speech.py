@@ -36,6 +36,21 @@ def have_espeak() -> bool:
     return shutil.which("espeak-ng") is not None
 
 
+def require_speech_stack() -> None:
+    """Skip unless espeak-ng (test audio) and the speaker encoder's weights are installed
+    (``scripts/setup.sh`` installs both, so the suite runs them)."""
+    import pytest
+
+    if not have_espeak():
+        pytest.skip("espeak-ng is not installed (apt-get install espeak-ng)")
+    from podscribe.encoder import EncoderError, default_weights_path
+
+    try:
+        default_weights_path()
+    except EncoderError as exc:
+        pytest.skip(str(exc))
+
+
 def synth(text: str, voice: str) -> npt.NDArray[np.float32]:
     """One utterance at 16 kHz, float32, leading and trailing silence trimmed."""
     with tempfile.TemporaryDirectory() as tmp:

@@ -21,16 +21,6 @@ TEMPLATE = Path(__file__).resolve().parents[1] / "template.yaml"
 ENV = dict(os.environ, PYTHONUNBUFFERED="1", COLUMNS="200")
 
 
-def require_speech_stack() -> None:
-    """espeak-ng for the test audio and the speaker encoder's weights for diarization."""
-    if not speech.have_espeak():
-        pytest.skip("espeak-ng is not installed (apt-get install espeak-ng)")
-    from podscribe.encoder import EncoderError, default_weights_path
-
-    try:
-        default_weights_path()
-    except EncoderError as exc:
-        pytest.skip(str(exc))
 
 
 def podscribe(*args: str, timeout: float = 240, **kw: Any) -> subprocess.CompletedProcess[str]:
@@ -73,7 +63,7 @@ def wait_for_status(state: Path, wanted: str, proc: subprocess.Popen[str], timeo
 
 
 def test_transcribe_status_and_rerun(tmp_path: Path, state: Path, dialogue: Callable[[str], speech.Dialogue]) -> None:
-    require_speech_stack()
+    speech.require_speech_stack()
     d = dialogue("paused")
     out = tmp_path / "captions"
     result = podscribe("transcribe", str(d.path), "--out", str(out), "--state-dir", str(state))
@@ -127,7 +117,7 @@ def test_config_error_names_the_field(tmp_path: Path, state: Path) -> None:
 
 
 def test_review_approve_from_another_terminal(tmp_path: Path, state: Path, dialogue: Callable[[str], speech.Dialogue]) -> None:
-    require_speech_stack()
+    speech.require_speech_stack()
     d = dialogue("paused")
     config = tmp_path / "review.toml"
     config.write_text("[review]\nenabled = true\ntimeout_hours = 1\n")
@@ -152,7 +142,7 @@ def test_review_approve_from_another_terminal(tmp_path: Path, state: Path, dialo
 
 
 def test_review_resumes_an_interrupted_run(tmp_path: Path, state: Path, dialogue: Callable[[str], speech.Dialogue]) -> None:
-    require_speech_stack()
+    speech.require_speech_stack()
     d = dialogue("paused")
     config = tmp_path / "review.toml"
     config.write_text("[review]\nenabled = true\n[captions]\nspeaker_names = \"always\"\n")
@@ -178,7 +168,7 @@ def test_review_resumes_an_interrupted_run(tmp_path: Path, state: Path, dialogue
 
 
 def test_voices_commands(tmp_path: Path) -> None:
-    require_speech_stack()
+    speech.require_speech_stack()
     solo = tmp_path / "solo.wav"
     speech.write_wav(solo, speech.synth(speech.SOLO_A, "A"))
     library = str(tmp_path / "voices")
@@ -227,7 +217,7 @@ def server(tmp_path: Path) -> Iterator[str]:
 def test_transcribe_on_a_perdure_server(
     tmp_path: Path, state: Path, server: str, dialogue: Callable[[str], speech.Dialogue]
 ) -> None:
-    require_speech_stack()
+    speech.require_speech_stack()
     d = dialogue("paused")
     out = tmp_path / "served"
     config = tmp_path / "hosts.toml"

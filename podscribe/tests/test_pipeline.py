@@ -31,16 +31,6 @@ from podscribe.transcript import Segment, Transcript, Word
 TEMPLATE = Path(__file__).resolve().parents[1] / "template.yaml"
 
 
-def require_speech_stack() -> None:
-    """espeak-ng for the test audio and the speaker encoder's weights for diarization."""
-    if not speech.have_espeak():
-        pytest.skip("espeak-ng is not installed (apt-get install espeak-ng)")
-    from podscribe.encoder import EncoderError, default_weights_path
-
-    try:
-        default_weights_path()
-    except EncoderError as exc:
-        pytest.skip(str(exc))
 
 
 # --------------------------------------------------------------------------------------
@@ -55,7 +45,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def runtime(workdir: Path) -> Iterator[Any]:
     """One embedded runtime (one worker process, model loaded once) for the module."""
-    require_speech_stack()
+    speech.require_speech_stack()
     from perdure.runtime import Runtime
     from podscribe.runs import function_spec
 

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 import speech
 from llm_server import RecordedRequest, ScriptedLLMServer
 
@@ -25,16 +24,6 @@ from podscribe.runs import EmbeddedBackend, embedded_run_ids
 LLM_DELAY_S = 0.8
 
 
-def require_speech_stack() -> None:
-    """espeak-ng for the test audio and the speaker encoder's weights for diarization."""
-    if not speech.have_espeak():
-        pytest.skip("espeak-ng is not installed (apt-get install espeak-ng)")
-    from podscribe.encoder import EncoderError, default_weights_path
-
-    try:
-        default_weights_path()
-    except EncoderError as exc:
-        pytest.skip(str(exc))
 
 
 def slow_llm(req: RecordedRequest) -> str:
@@ -95,7 +84,7 @@ def started(events: list[dict[str, Any]], pattern: str) -> int:
 
 
 def test_kill_during_refinement_then_rerun_resumes(tmp_path: Path, dialogue: Callable[[str], speech.Dialogue]) -> None:
-    require_speech_stack()
+    speech.require_speech_stack()
     d = dialogue("paused")
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     with ScriptedLLMServer([slow_llm] * 200) as server:

@@ -160,7 +160,10 @@ def send_notification(
     )
 
 
-def _duration(seconds: float) -> str:
+def format_duration(seconds: float | None) -> str:
+    """``8.6s``, ``1m06s``, ``1h02m03s`` (``-`` when unknown)."""
+    if seconds is None:
+        return "-"
     if seconds < 60:
         return f"{seconds:.1f}s"
     m, s = divmod(round(seconds), 60)
@@ -174,11 +177,11 @@ def summary_line(event: CompletionEvent) -> str:
     """One human line, e.g.
     ``run 1f2e succeeded in 1m32s: episode.mp3 -> vtt, srt, json (transcribe 1m21s, refine 9.0s)``.
     """
-    head = f"run {event.run_id} {event.status} in {_duration(event.total_seconds)}: {event.input}"
+    head = f"run {event.run_id} {event.status} in {format_duration(event.total_seconds)}: {event.input}"
     if event.outputs:
         head += " -> " + ", ".join(event.outputs)
     if event.timings:
-        head += " (" + ", ".join(f"{k} {_duration(v)}" for k, v in event.timings.items()) + ")"
+        head += " (" + ", ".join(f"{k} {format_duration(v)}" for k, v in event.timings.items()) + ")"
     if event.error:
         head += f" error: {' '.join(event.error.split())[:200]}"
     return head

@@ -24,6 +24,7 @@ from rich.text import Text
 
 from podscribe.artifacts import ArtifactStore
 from podscribe.config import Config
+from podscribe.notify import format_duration
 from podscribe.runs import Backend, RunInfo
 
 __all__ = ["STAGES", "Stage", "Tracker", "format_duration", "watch"]
@@ -48,16 +49,6 @@ _ICONS = {"running": "…", "done": "✓", "failed": "✗", "waiting": "⏸", "r
 _STYLES = {"running": "cyan", "done": "green", "failed": "red", "waiting": "yellow", "retrying": "yellow"}
 
 
-def format_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    m, s = divmod(round(seconds), 60)
-    if m < 60:
-        return f"{m}m{s:02d}s"
-    h, m = divmod(m, 60)
-    return f"{h}h{m:02d}m{s:02d}s"
 
 
 @dataclass
