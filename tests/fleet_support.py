@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -16,71 +11,15 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from tests.support import HANDLERS, free_port, history, lambda_client
+from tests.support import HANDLERS, Process, history
+from tests.support import Serve as _Serve
 
 FLEET_TEMPLATE = HANDLERS / "fleet.yaml"
 
 
-class Process:
-    """A perdure command in its own process group, so that a kill takes its worker
-    processes too (a lost machine), restartable with the same arguments."""
-
-    def __init__(self, args: list[str], log_path: Path, env: dict[str, str] | None = None) -> None:
-        self.args = args
-        self.log_path = log_path
-        self.env = {**os.environ, "PERDURE_LOG_LEVEL": "WARNING", **(env or {})}
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> Process:
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "perdure", *self.args],
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=self.env,
-            )
-        return self
-
-    def kill(self) -> None:
-        if self.proc is not None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-            self.proc = None
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.kill()
-            self.proc = None
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-3000:]
-
-
-class Serve(Process):
+class Serve(_Serve):
     def __init__(self, db_url: str, log_path: Path, *extra: str, template: Path = FLEET_TEMPLATE) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        super().__init__(["serve", "-t", str(template), "--db", db_url, "--port", str(self.port), *extra], log_path)
-
-    def start(self) -> Serve:
-        super().start()
-        assert self.proc is not None
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/ping", timeout=1) as r:
-                    if r.status == 200:
-                        return self
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError(f"server did not start: {self.log()}")
-
-    def client(self) -> Any:
-        return lambda_client(self.url)
+        super().__init__(db_url, log_path, *extra, template=template)
 
 
 def worker(db_url: str, log_dir: Path, name: str, *extra: str, template: Path = FLEET_TEMPLATE) -> Process:

@@ -37,39 +37,26 @@ def lambda_client(url: str, read_timeout: int = 120) -> Any:
     )
 
 
-class Server:
-    """``perdure serve`` in a child process, restartable on the same database."""
+class Process:
+    """A perdure command in its own process group, so that a kill takes its worker
+    processes too (a lost machine), restartable with the same arguments."""
 
-    def __init__(self, db_path: Path, template: Path = HANDLERS / "template.yaml", workers: int = 1) -> None:
-        self.db_url = f"sqlite:///{db_path}"
-        self.template = template
-        self.workers = workers
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+    def __init__(self, args: list[str], log_path: Path, env: dict[str, str] | None = None) -> None:
+        self.args = args
+        self.log_path = log_path
+        self.env = {**os.environ, "PERDURE_LOG_LEVEL": "WARNING", **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
-        self.log_path = db_path.with_suffix(".log")
 
-    def start(self) -> Server:
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "perdure", "serve", "--template", str(self.template), "--db", self.db_url,
-             "--port", str(self.port), "--workers", str(self.workers)],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log_path.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/ping", timeout=1) as r:
-                    if r.status == 200:
-                        return self
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("server did not start")
+    def start(self) -> Process:
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "perdure", *self.args],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=self.env,
+            )
+        return self
 
     def kill(self) -> None:
-        """SIGKILL the server and its worker processes (the whole process group)."""
+        """SIGKILL the process and its worker processes (the whole process group)."""
         if self.proc is not None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
@@ -79,13 +66,48 @@ class Server:
         if self.proc is not None:
             os.killpg(self.proc.pid, signal.SIGTERM)
             try:
-                self.proc.wait(10)
+                self.proc.wait(15)
             except subprocess.TimeoutExpired:
                 self.kill()
             self.proc = None
 
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-3000:]
+
+
+class Serve(Process):
+    """``perdure serve`` on a free port; ``start`` returns once it answers /ping."""
+
+    def __init__(self, db_url: str, log_path: Path, *extra: str, template: Path = HANDLERS / "template.yaml") -> None:
+        self.db_url = db_url
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        super().__init__(["serve", "-t", str(template), "--db", db_url, "--port", str(self.port), *extra], log_path)
+
+    def start(self) -> Serve:
+        super().start()
+        assert self.proc is not None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/ping", timeout=1) as r:
+                    if r.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"server did not start: {self.log()}")
+
     def client(self) -> Any:
         return lambda_client(self.url)
+
+
+class Server(Serve):
+    """``perdure serve`` on a SQLite file, restartable on the same database."""
+
+    def __init__(self, db_path: Path, template: Path = HANDLERS / "template.yaml", workers: int = 1) -> None:
+        super().__init__(f"sqlite:///{db_path}", db_path.with_suffix(".log"), "--workers", str(workers), template=template)
 
 
 def wait_for_status(client: Any, arn: str, timeout: float = 30) -> dict[str, Any]:
