@@ -787,35 +787,28 @@ def _open_callbacks(events: Sequence[Mapping[str, Any]]) -> list[tuple[Any, str]
     return list(started.values())
 
 
-def _cmd_stop(args: argparse.Namespace) -> int:
-    request: dict[str, Any] = {"DurableExecutionArn": args.arn}
-    error = _error_object(args)
-    if error:
-        request["Error"] = error
-
-    def action(client: Any) -> int:
-        response = _strip_metadata(client.stop_durable_execution(**request))
-        out = _Output(args)
-        if out.json:
-            out.print_json(response)
-        else:
-            out.note(f"stopped {args.arn} at {_time(response.get('StopTimestamp'))}")
-        return 0
-
-    return _call_server(args, action)
-
-
 def _simple_execution_call(args: argparse.Namespace, method: str, request: dict[str, Any], done: str) -> int:
+    """Call one execution-level API (stop, pause, resume, delete) and say what happened."""
+
     def action(client: Any) -> int:
         response = _strip_metadata(getattr(client, method)(**request))
         out = _Output(args)
         if out.json:
             out.print_json(response)
         else:
-            out.note(f"{done} {args.arn}")
+            when = response.get("StopTimestamp")
+            out.note(f"{done} {args.arn}" + (f" at {_time(when)}" if when else ""))
         return 0
 
     return _call_server(args, action)
+
+
+def _cmd_stop(args: argparse.Namespace) -> int:
+    request: dict[str, Any] = {"DurableExecutionArn": args.arn}
+    error = _error_object(args)
+    if error:
+        request["Error"] = error
+    return _simple_execution_call(args, "stop_durable_execution", request, "stopped")
 
 
 def _cmd_pause(args: argparse.Namespace) -> int:
