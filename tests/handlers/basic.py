@@ -36,6 +36,14 @@ def _append(path: str, line: str) -> None:
         f.write(line + "\n")
 
 
+def _first_time(marker: str, note: str) -> bool:
+    """True (and leaves ``marker`` behind) the first time it is asked, across processes."""
+    if os.path.exists(marker):
+        return False
+    _append(marker, note)
+    return True
+
+
 @durable_execution
 def counted_wait(event: Any, context: DurableContext) -> str:
     """Each step appends its name to ``event["log"]``, so tests can see nothing ran twice."""
@@ -60,8 +68,7 @@ def crash_once(event: Any, context: DurableContext) -> str:
     marker = event["marker"]
 
     def work(_: Any) -> str:
-        if not os.path.exists(marker):
-            _append(marker, "crashed")
+        if _first_time(marker, "crashed"):
             os._exit(1)
         return "survived"
 
@@ -115,8 +122,7 @@ def sleepy(event: Any, context: DurableContext) -> str:
     marker = event["marker"]
 
     def slow(_: Any) -> str:
-        if not os.path.exists(marker):
-            _append(marker, "slept")
+        if _first_time(marker, "slept"):
             time.sleep(float(event.get("sleep", 5)))
         return "woke"
 
@@ -131,8 +137,7 @@ def long_step(event: Any, context: DurableContext) -> str:
     marker = event["marker"]
 
     def work(_: Any) -> str:
-        if not os.path.exists(marker):
-            _append(marker, "started")
+        if _first_time(marker, "started"):
             time.sleep(20)
         return "done"
 
