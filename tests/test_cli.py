@@ -25,6 +25,7 @@ import pytest
 import perdure
 from perdure import cli
 from perdure.cli import build_parser, default_db_url, main
+from perdure.cli.common import event_details
 
 FIXTURES = Path(__file__).parent / "fixtures" / "templates"
 FN_ARN = "arn:aws:lambda:us-east-1:000000000000:function:ProcessFn"
@@ -972,7 +973,7 @@ def test_callback_heartbeat(server: FakeLambda, capsys: pytest.CaptureFixture[st
 
 
 def _subprocess_env() -> dict[str, str]:
-    src = str(Path(cli.__file__).resolve().parent.parent)
+    src = str(Path(cli.__file__).resolve().parents[2])
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
     return env
@@ -1032,12 +1033,12 @@ def test_event_details_summary() -> None:
             "RetryDetails": {"CurrentAttempt": 2},
         },
     }
-    assert cli._event_details(event) == "RetryDetails.CurrentAttempt=2"
+    assert event_details(event) == "RetryDetails.CurrentAttempt=2"
     event = {
         "EventType": "ExecutionSucceeded",
         "ExecutionSucceededDetails": {"Result": {"Payload": "x" * 200, "Truncated": True}},
     }
-    summary = cli._event_details(event)
+    summary = event_details(event)
     assert summary.startswith("Result(truncated)=xxx")
     assert summary.endswith("…") and len(summary) < 120
-    assert cli._event_details({"EventType": "WaitCancelled", "WaitCancelledDetails": {}}) == ""
+    assert event_details({"EventType": "WaitCancelled", "WaitCancelledDetails": {}}) == ""

@@ -1,0 +1,228 @@
+"""``perdure serve`` and ``perdure worker``: run the server, or handlers only for a fleet."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from perdure.cli.common import (
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    DEFAULT_TEMPLATES,
+    add_fleet_options,
+    add_template_options,
+    default_db_path,
+    default_db_url,
+    fail,
+    port_number,
+    positive_int,
+)
+
+
+def register(commands: Any, client: argparse.ArgumentParser) -> None:
+    # -- serve
+    serve = commands.add_parser(
+        "serve",
+        help="run the server for the functions of a SAM template",
+        description="Run the perdure server for the functions of a SAM/CloudFormation template.",
+    )
+    serve.add_argument(
+        "-t",
+        "--template",
+        metavar="PATH",
+        help="SAM/CloudFormation template (default: template.yaml, .yml or .json here)",
+    )
+    serve.add_argument(
+        "--db",
+        metavar="URL",
+        help="database URL (default: $PERDURE_DB or sqlite:///$XDG_DATA_HOME/perdure/perdure.db)",
+    )
+    serve.add_argument(
+        "--host", default=DEFAULT_HOST, help=f"address to bind (default {DEFAULT_HOST})"
+    )
+    serve.add_argument(
+        "--port", type=port_number, default=DEFAULT_PORT, help=f"port to bind (default {DEFAULT_PORT})"
+    )
+    sizing = serve.add_mutually_exclusive_group()
+    sizing.add_argument(
+        "--workers",
+        type=positive_int,
+        metavar="N",
+        help="handler worker processes (default: the server's)",
+    )
+    sizing.add_argument(
+        "--no-workers",
+        action="store_true",
+        help="run no handlers here: `perdure worker` processes sharing the PostgreSQL "
+        "database run them",
+    )
+    serve.add_argument(
+        "--threads",
+        type=positive_int,
+        metavar="N",
+        help="concurrent invocations per worker process (default: the server's)",
+    )
+    add_fleet_options(serve)
+    add_template_options(serve)
+    serve.set_defaults(handler=_cmd_serve)
+
+    # -- worker
+    worker = commands.add_parser(
+        "worker",
+        help="run handlers for a server that shares a PostgreSQL database",
+        description="Run the handlers of some (default: all) functions of a SAM template, "
+        "taking work from the PostgreSQL database a `perdure serve` shares. Run as many "
+        "as you like, on as many machines; each takes only the functions it hosts.",
+    )
+    worker.add_argument(
+        "-t",
+        "--template",
+        metavar="PATH",
+        help="SAM/CloudFormation template (default: template.yaml, .yml or .json here)",
+    )
+    worker.add_argument(
+        "--db",
+        metavar="URL",
+        help="PostgreSQL URL, postgresql://USER:PASSWORD@HOST:PORT/DATABASE (default: $PERDURE_DB)",
+    )
+    worker.add_argument(
+        "--functions",
+        metavar="NAME,...",
+        help="host only these functions of the template (default: all of them)",
+    )
+    worker.add_argument(
+        "--concurrency",
+        type=positive_int,
+        metavar="N",
+        help="handler worker processes (default: the server's default)",
+    )
+    worker.add_argument(
+        "--threads",
+        type=positive_int,
+        metavar="N",
+        help="concurrent invocations per worker process (default: the server's default)",
+    )
+    add_fleet_options(worker)
+    add_template_options(worker)
+    worker.set_defaults(handler=_cmd_worker)
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    functions = _load_functions(args)
+    db_url = args.db or default_db_url()
+    if not args.db and not os.environ.get("PERDURE_DB", "").strip():
+        default_db_path().parent.mkdir(parents=True, exist_ok=True)
+    if args.no_workers:
+        _require_shared_db(db_url, "serve --no-workers")
+
+    from perdure.server import run_server  # lazily: client commands never import it
+
+    sizing = _given(
+        workers=0 if args.no_workers else args.workers,
+        threads=args.threads,
+        lease_s=args.lease_seconds,
+    )
+    run_server(functions=functions, db_url=db_url, host=args.host, port=args.port, **sizing)
+    return 0
+
+
+def _cmd_worker(args: argparse.Namespace) -> int:
+    functions = _load_functions(args)
+    db_url = args.db or os.environ.get("PERDURE_DB", "").strip()
+    if not db_url:
+        fail("perdure worker needs the server's database: pass --db postgresql://... or set PERDURE_DB")
+    _require_shared_db(db_url, "worker")
+    hosted = None
+    if args.functions:
+        hosted = [name.strip() for name in args.functions.split(",") if name.strip()]
+        unknown = [name for name in hosted if name not in functions]
+        if unknown or not hosted:
+            fail(
+                f"--functions: {', '.join(unknown) or 'no function named'} not in the template "
+                f"(it has {', '.join(sorted(functions))})"
+            )
+
+    from perdure.fleet import run_worker  # lazily, as serve
+
+    sizing = _given(processes=args.concurrency, threads=args.threads, lease_s=args.lease_seconds)
+    run_worker(functions=functions, db_url=db_url, hosted=hosted, **sizing)
+    return 0
+
+
+def _load_functions(args: argparse.Namespace) -> dict[str, Any]:
+    from perdure.template import TemplateError, load_template
+
+    template = _find_template(args.template)
+    env_overrides = _read_env_vars(args.env_vars) if args.env_vars else None
+    parameters = _parse_parameter_overrides(args.parameter_overrides)
+    try:
+        return load_template(template, parameter_overrides=parameters, env_overrides=env_overrides)
+    except TemplateError as exc:
+        fail(str(exc))
+
+
+def _require_shared_db(db_url: str, command: str) -> None:
+    if not db_url.startswith(("postgresql://", "postgres://")):
+        fail(
+            f"perdure {command} shares the database with other processes, which needs "
+            "PostgreSQL (--db postgresql://...); with SQLite, `perdure serve` runs the "
+            "handlers itself"
+        )
+
+
+def _given(**options: Any) -> dict[str, Any]:
+    """The options the user gave (the rest keep the server's defaults)."""
+    return {key: value for key, value in options.items() if value is not None}
+
+
+def _find_template(given: str | None) -> Path:
+    if given:
+        return Path(given)
+    for name in DEFAULT_TEMPLATES:
+        if Path(name).is_file():
+            return Path(name)
+    fail(f"no {' / '.join(DEFAULT_TEMPLATES)} here: pass --template PATH")
+
+
+def _read_env_vars(path: str) -> dict[str, dict[str, str]]:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        fail(f"--env-vars {path}: {exc.strerror or exc}")
+    except json.JSONDecodeError as exc:
+        fail(f"--env-vars {path}: not valid JSON: {exc}")
+    if not isinstance(data, dict):
+        fail(f"--env-vars {path}: expected a JSON object of function ids")
+    overrides: dict[str, dict[str, str]] = {}
+    for function, variables in data.items():
+        if not isinstance(variables, dict):
+            fail(f"--env-vars {path}: {function} must map variable names to values")
+        key = "*" if function == "Parameters" else function
+        overrides[key] = {
+            str(name): _env_text(value, path, function, name) for name, value in variables.items()
+        }
+    return overrides
+
+
+def _env_text(value: Any, path: str, function: str, name: str) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int | float):
+        return str(value)
+    fail(f"--env-vars {path}: {function}.{name} must be a string, got {value!r}")
+
+
+def _parse_parameter_overrides(items: Sequence[str]) -> dict[str, str]:
+    result: dict[str, str] = {}
+    for item in items:
+        for pair in item.split():
+            key, sep, value = pair.partition("=")
+            if not sep or not key:
+                fail(f"--parameter-overrides expects KEY=VALUE, got {pair!r}")
+            result[key] = value
+    return result
+
