@@ -23,6 +23,7 @@ from perdure.engine import MAX_INPUT_BYTES, Engine, function_arn
 from perdure.errors import InvalidParameterValue, RequestTooLarge, ResourceNotFound, ServiceError
 from perdure.runtime import Runtime
 from perdure.store.base import ExecutionRow, TransientStoreError
+from perdure.waiting import DEFAULT_MAX_WAITING, SyncWaiters
 
 log = logging.getLogger("perdure.api")
 
@@ -95,6 +96,14 @@ def _timestamp_ms(params: dict[str, list[str]], key: str) -> int | None:
             raise InvalidParameterValue(f"{key} must be a timestamp") from exc
 
 
+async def _client_gone(request: Request) -> None:
+    """Return when the client's connection closes (its body has been read already)."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
 def execution_summary(row: ExecutionRow) -> dict[str, Any]:
     out: dict[str, Any] = {
         "DurableExecutionArn": row.arn,
@@ -137,9 +146,11 @@ def execution_detail(row: ExecutionRow, include_data: bool = True) -> dict[str, 
 class LambdaApi:
     """An ASGI app serving the durable-execution subset of the Lambda API."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, *, max_waiting_invokes: int = DEFAULT_MAX_WAITING) -> None:
         self.runtime = runtime
         self.engine: Engine = runtime.engine
+        self.waiters = SyncWaiters(max_waiting_invokes)
+        runtime.add_close_listener(self.waiters.closed)
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = [
             ("POST", re.compile(r"^/2015-03-31/functions/(?P<id>[^/]+)/invocations$"), self.invoke),
             ("GET", re.compile(r"^/2025-12-01/functions/(?P<id>[^/]+)/durable-executions$"), self.list_executions),
@@ -224,6 +235,10 @@ class LambdaApi:
     async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await anyio.to_thread.run_sync(fn, *args)
 
+    async def _read_execution(self, arn: str) -> ExecutionRow:
+        row: ExecutionRow = await self._run(self.engine.get_execution, arn)
+        return row
+
     # -- handlers ------------------------------------------------------------------
 
     async def ping(self, request: Request, _id: str, _op: str) -> Response:
@@ -254,7 +269,10 @@ class LambdaApi:
         headers = {"X-Amz-Durable-Execution-Arn": row.arn, "X-Amz-Executed-Version": "$LATEST"}
         if invocation_type == "Event":
             return Response(status_code=202, headers=headers)
-        row = await self._run(self.runtime.wait, row.arn)
+        closed = await self.waiters.wait(row.arn, self._read_execution, lambda: _client_gone(request))
+        if closed is None:  # the caller hung up; the execution goes on
+            return Response(status_code=499, headers=headers)
+        row = closed
         if row.status == "SUCCEEDED":
             return Response(content=(row.result or "null").encode(), status_code=200, headers=headers, media_type="application/json")
         error = json.loads(row.error) if row.error else {}

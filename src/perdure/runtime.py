@@ -22,7 +22,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
@@ -93,6 +93,7 @@ class Runtime:
         self._wake_lock = threading.Lock()
         self._waiters: dict[str, list[threading.Event]] = {}
         self._waiters_lock = threading.Lock()
+        self._close_listeners: list[Callable[[str], None]] = []
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._last_sweep = 0.0
@@ -175,6 +176,11 @@ class Runtime:
                 if not events:
                     self._waiters.pop(arn, None)
 
+    def add_close_listener(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener(arn)`` whenever an execution closes (here or, heard through the
+        store, in another process). It runs on an internal thread and must not block."""
+        self._close_listeners.append(listener)
+
     def poke(self) -> None:
         """Wake the loop (thread-safe)."""
         with self._wake_lock, suppress(OSError):
@@ -229,6 +235,11 @@ class Runtime:
         with self._waiters_lock:
             for event in self._waiters.get(arn, []):
                 event.set()
+        for listener in self._close_listeners:
+            try:
+                listener(arn)
+            except Exception:
+                log.exception("a close listener failed")
 
     def _spawn(self) -> _Process:
         parent, child = self._ctx.Pipe()

@@ -12,8 +12,11 @@ from perdure.api import LambdaApi
 from perdure.functions import FunctionSpec
 from perdure.runtime import LEASE_S, Runtime
 from perdure.store import redact
+from perdure.waiting import DEFAULT_MAX_WAITING
 
 log = logging.getLogger("perdure.server")
+
+GRACEFUL_SHUTDOWN_S = 2
 
 
 def run_server(
@@ -24,6 +27,7 @@ def run_server(
     workers: int = 2,
     threads: int = 8,
     lease_s: float = LEASE_S,
+    max_waiting_invokes: int = DEFAULT_MAX_WAITING,
 ) -> None:
     """Serve until interrupted. Blocks."""
     logging.basicConfig(
@@ -38,8 +42,11 @@ def run_server(
     )
     try:
         uvicorn.run(
-            LambdaApi(runtime), host=host, port=port, log_level="warning",
-            access_log=False, timeout_keep_alive=75,
+            LambdaApi(runtime, max_waiting_invokes=max_waiting_invokes), host=host, port=port,
+            log_level="warning", access_log=False, timeout_keep_alive=75,
+            # Callers still waiting on a synchronous invoke when asked to stop are cut off
+            # after this, so SIGTERM always ends the server promptly.
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
         )
     finally:
         runtime.stop()

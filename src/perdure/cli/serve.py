@@ -66,6 +66,13 @@ def register(commands: Any, client: argparse.ArgumentParser) -> None:
         metavar="N",
         help="concurrent invocations per worker process (default: the server's)",
     )
+    serve.add_argument(
+        "--max-waiting-invokes",
+        type=positive_int,
+        metavar="N",
+        help="synchronous invokes that may wait for their execution at once; more get "
+        "TooManyRequestsException (default 1000)",
+    )
     add_fleet_options(serve)
     add_template_options(serve)
     serve.set_defaults(handler=_cmd_serve)
@@ -125,6 +132,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         workers=0 if args.no_workers else args.workers,
         threads=args.threads,
         lease_s=args.lease_seconds,
+        max_waiting_invokes=args.max_waiting_invokes,
     )
     run_server(functions=functions, db_url=db_url, host=args.host, port=args.port, **sizing)
     return 0
