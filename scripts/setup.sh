@@ -11,13 +11,19 @@ need_apt=()
 command -v espeak-ng >/dev/null 2>&1 || need_apt+=(espeak-ng)
 command -v sox >/dev/null 2>&1 || need_apt+=(sox)
 command -v ffmpeg >/dev/null 2>&1 || need_apt+=(ffmpeg)
+# PostgreSQL: the fleet and backend tests run on a real server (CI fails without one).
+installed_postgres=no
+if ! command -v pg_ctlcluster >/dev/null 2>&1 && [ ! -d /usr/lib/postgresql ]; then
+  need_apt+=(postgresql)
+  installed_postgres=yes
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     echo "setup: installing ${need_apt[*]}"
     apt-get update -qq >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
   else
-    echo "setup: please install ${need_apt[*]} (used to make test speech and decode audio)" >&2
+    echo "setup: please install ${need_apt[*]} (test speech, audio decoding and the PostgreSQL tests need them)" >&2
   fi
 fi
 
@@ -43,4 +49,12 @@ fi
 if command -v pg_ctlcluster >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
   echo "setup: starting PostgreSQL"
   pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+fi
+# A server this script installed keeps Debian's password authentication: give the
+# postgres role a password for the tests and put it in ~/.pgpass, where libpq finds it.
+if [ "$installed_postgres" = yes ] && pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+  test_password=perdure-test
+  su postgres -c "psql -q -c \"ALTER ROLE postgres PASSWORD '$test_password'\"" >/dev/null
+  touch ~/.pgpass && chmod 600 ~/.pgpass
+  grep -q '^127.0.0.1:5432:\*:postgres:' ~/.pgpass || echo "127.0.0.1:5432:*:postgres:$test_password" >> ~/.pgpass
 fi

@@ -150,7 +150,12 @@ def test_review_resumes_an_interrupted_run(tmp_path: Path, state: Path, dialogue
     proc = spawn("transcribe", str(d.path), "--out", str(out), "--config", str(config), "--state-dir", str(state), "--plain")
     row = wait_for_status(state, "WAITING FOR REVIEW", proc)
     proc.send_signal(signal.SIGINT)  # Ctrl-C while it waits
-    _, stderr = proc.communicate(timeout=60)
+    try:
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:  # it ignored Ctrl-C: fail without leaving it running
+            proc.kill()
+            proc.wait()
     assert proc.returncode == 130 and "run the same command again" in stderr
     assert [r["status"] for r in runs(state) if r["run"] == row["run"]] == ["WAITING FOR REVIEW"]
 
