@@ -475,12 +475,12 @@ class Engine:
             tx.delete_execution(arn)
         return now_ms()
 
-    def delete_expired(self, limit: int = 100) -> int:
-        """Delete closed executions past their retention period, ``limit`` at a time."""
+    def delete_expired(self, limit: int = 500) -> int:
+        """Delete up to ``limit`` closed executions past their retention period, in one
+        short transaction; returns how many (call again while it returns ``limit``)."""
         with self._transaction() as tx:
-            arns = tx.expired_executions(now_ms(), limit)
-            for arn in arns:
-                tx.delete_execution(arn)
+            arns = tx.expired_executions(now_ms(), limit)  # locked, skipping rows others hold
+            tx.delete_executions(arns, locked=True)
         return len(arns)
 
     # -- data plane: what the SDK calls -------------------------------------------

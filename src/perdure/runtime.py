@@ -40,7 +40,9 @@ log = logging.getLogger("perdure.runtime")
 # How much longer than its function's Timeout an invocation may hold a process
 # before the process is recycled (its invocation is already recorded as timed out).
 KILL_GRACE_MS = 2000
-RETENTION_SWEEP_S = 60.0
+RETENTION_SWEEP_S = 60.0  # how often to look for expired executions when none are left
+RETENTION_BATCH = 500  # executions deleted per transaction
+RETENTION_PAUSE_S = 0.02  # between batches of a backlog, so other transactions get in
 MAINTENANCE_INTERVAL_S = 1.0
 LEASE_S = 30.0  # a runtime renews its invocations' leases every third of this
 POLL_S = 5.0  # fallback polling while notifications arrive from other processes
@@ -96,7 +98,6 @@ class Runtime:
         self._close_listeners: list[Callable[[str], None]] = []
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
-        self._last_sweep = 0.0
         self._last_renewal = 0.0
         self._respawn_at = 0.0  # when a process that died is replaced
         self._respawn_delay = 0.0
@@ -119,6 +120,7 @@ class Runtime:
         self._thread = threading.Thread(target=self._loop, name="perdure-runtime", daemon=True)
         self._thread.start()
         threading.Thread(target=self._maintain, name="perdure-maintenance", daemon=True).start()
+        threading.Thread(target=self._retain, name="perdure-retention", daemon=True).start()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -260,6 +262,19 @@ class Runtime:
             except Exception:
                 log.exception("store maintenance failed")
 
+    def _retain(self) -> None:
+        """Delete expired executions: batch after batch while a backlog lasts, then once
+        a minute. Each batch is one short transaction, so running executions are barely
+        held up even while a large backlog drains."""
+        while not self._stopping.is_set():
+            try:
+                deleted = self.engine.delete_expired(RETENTION_BATCH)
+            except Exception:
+                log.exception("deleting expired executions failed; retrying in a minute")
+                deleted = 0
+            if self._stopping.wait(RETENTION_PAUSE_S if deleted == RETENTION_BATCH else RETENTION_SWEEP_S):
+                return
+
     def _loop(self) -> None:
         while not self._stopping.is_set():
             try:
@@ -336,9 +351,6 @@ class Runtime:
             pass
         self._recycle_stuck()
         self._dispatch()
-        if now - self._last_sweep > RETENTION_SWEEP_S:
-            self._last_sweep = now
-            self.engine.delete_expired()
         # Without notifications from other processes, poll for what they did.
         longest = RETENTION_SWEEP_S if self._listening is None else POLL_S if self._listening else LOST_POLL_S
         if any(p.inflight for p in self._procs):

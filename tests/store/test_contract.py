@@ -166,3 +166,31 @@ def test_an_invocation_whose_lease_runs_out_is_failed_and_run_again(db_url: str)
     engine.complete_invocation(kept_row.arn, kept.invocation_id, Outcome("SUCCEEDED", result="1"))
     assert engine.get_execution(kept_row.arn).status == "SUCCEEDED"
     engine.store.close()
+
+
+def test_concurrent_retention_sweeps_delete_each_expired_execution_once(db_url: str) -> None:
+    engines = _engines(db_url, 3)
+    first = engines[0]
+    expired, kept = [], []
+    for i in range(60):
+        row, _ = first.start_execution("Fn", None)
+        [inv] = first.claim(None, 1, "w")
+        first.complete_invocation(row.arn, inv.invocation_id, Outcome(status="SUCCEEDED", result="1"))
+        (expired if i % 3 else kept).append(row.arn)
+    with first.store.transaction() as tx:  # two thirds closed long ago
+        for arn in expired:
+            tx.update_execution(arn, {"end_ms": int(time.time() * 1000) - 30 * 86_400_000})
+    deleted = [0, 0, 0]
+
+    def sweep(i: int) -> None:
+        while n := engines[i].delete_expired(limit=7):
+            deleted[i] += n
+
+    _in_threads(len(engines), sweep)
+    assert sum(deleted) == len(expired)  # each deleted once, by whichever sweep held it
+    for arn in expired:
+        with pytest.raises(Exception, match="not found"):
+            first.get_execution(arn)
+    assert all(first.get_execution(arn).status == "SUCCEEDED" for arn in kept)
+    for engine in engines:
+        engine.store.close()

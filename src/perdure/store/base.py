@@ -133,6 +133,10 @@ class Transaction(Protocol):
     def delete_execution(self, arn: str) -> None:
         """Remove an execution with its operations, events, timers and callbacks."""
 
+    def delete_executions(self, arns: Sequence[str], *, locked: bool = False) -> None:
+        """``delete_execution`` for many at once, with one statement per table;
+        ``locked``: this transaction already holds their rows (``expired_executions``)."""
+
     def list_executions(
         self,
         function_name: str,

@@ -98,6 +98,16 @@ class SqlTransaction:
         for query in sql.DELETE_EXECUTION:
             self._exec(query, (arn,))
 
+    def delete_executions(self, arns: Sequence[str], *, locked: bool = False) -> None:
+        if not arns:
+            return
+        marks = self._marks(arns)
+        if not locked:  # the executions first, as everywhere
+            self._exec(sql.LOCK_EXECUTIONS.format(marks=marks) + self._row_lock, arns).fetchall()
+        # Then one statement per table for the whole batch.
+        for query in sql.DELETE_EXECUTION:
+            self._exec(query.replace("arn = ?", f"arn IN ({marks})"), arns)
+
     def list_executions(
         self,
         function_name: str,

@@ -58,6 +58,7 @@ DELETE_EXECUTION = [
     "DELETE FROM callbacks WHERE arn = ?",
     "DELETE FROM executions WHERE arn = ?",
 ]
+LOCK_EXECUTIONS = "SELECT arn FROM executions WHERE arn IN ({marks}) ORDER BY arn"
 EXPIRED_EXECUTIONS = (
     "SELECT arn FROM executions WHERE end_ms IS NOT NULL "
     "AND end_ms + retention_days * 86400000 <= ? ORDER BY end_ms LIMIT ?"
