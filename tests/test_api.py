@@ -154,16 +154,19 @@ def test_invalid_updates_are_rejected_with_the_service_error_shape(server: Serve
     wait_for_event(client, arn, "CallbackStarted")
     # No invocation is running now, so no token is valid; a malformed update is refused
     # before the token is even looked at.
+    # What the service model says (lengths, enums) is a ValidationException, as AWS
+    # answers; what only the service knows (allowed actions, payload limits) is not.
     bad_updates = [
-        [{"Id": "x" * 65, "Type": "STEP", "Action": "START"}],
-        [{"Id": "a", "Type": "NOPE", "Action": "START"}],
-        [{"Id": "a", "Type": "WAIT", "Action": "SUCCEED"}],
-        [{"Id": "a", "Type": "STEP", "Action": "SUCCEED", "Payload": "x" * (300 * 1024)}],
+        ([{"Id": "x" * 65, "Type": "STEP", "Action": "START"}], "ValidationException"),
+        ([{"Id": "a", "Type": "NOPE", "Action": "START"}], "ValidationException"),
+        ([{"Id": "a", "Type": "WAIT", "Action": "SUCCEED"}], "InvalidParameterValueException"),
+        ([{"Id": "a", "Type": "STEP", "Action": "SUCCEED", "Payload": "x" * (300 * 1024)}], "InvalidParameterValueException"),
     ]
-    for updates in bad_updates:
+    for updates, code in bad_updates:
         with pytest.raises(ClientError) as err:
             client.checkpoint_durable_execution(DurableExecutionArn=arn, CheckpointToken="dG9rZW4=", Updates=updates)
-        assert err.value.response["Error"]["Code"] == "InvalidParameterValueException", updates
+        assert err.value.response["Error"]["Code"] == code, updates
+        assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
     assert wait_for_status(client, arn, timeout=0.1)["Status"] == "RUNNING"
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import uuid
 from collections.abc import Awaitable, Callable
@@ -19,10 +20,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from perdure.engine import MAX_INPUT_BYTES, Engine, function_arn
+from perdure.engine import ACCOUNT, MAX_INPUT_BYTES, REGION, Engine, function_arn
 from perdure.errors import InvalidParameterValue, RequestTooLarge, ResourceNotFound, ServiceError
 from perdure.runtime import Runtime
 from perdure.store.base import ExecutionRow, TransientStoreError
+from perdure.validation import ValidationError, check_value, echo, validate_body
 from perdure.waiting import DEFAULT_MAX_WAITING, SyncWaiters
 
 log = logging.getLogger("perdure.api")
@@ -31,6 +33,7 @@ MAX_BODY_BYTES = MAX_INPUT_BYTES + 64 * 1024
 DRAIN_LIMIT_BYTES = 64 * 1024 * 1024
 STATUSES = {"RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED", "PAUSING", "PAUSED"}
 EXEC_SUFFIXES = ("checkpoint", "state", "history", "stop")
+MAX_TIMESTAMP_S = 253402300799  # 9999-12-31T23:59:59Z
 
 Handler = Callable[[Request, str, str], Awaitable[Response]]
 
@@ -86,14 +89,53 @@ def _timestamp_ms(params: dict[str, list[str]], key: str) -> int | None:
     if not raw:
         return None
     try:
-        return int(float(raw) * 1000)
+        seconds = float(raw)
+        if not math.isfinite(seconds) or not 0 <= seconds <= MAX_TIMESTAMP_S:
+            raise InvalidParameterValue(f"{key} must be a time between 1970 and 9999; got {echo(raw)}")
+        return int(seconds * 1000)
     except ValueError:
         from datetime import datetime
 
         try:
             return int(datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp() * 1000)
-        except ValueError as exc:
-            raise InvalidParameterValue(f"{key} must be a timestamp") from exc
+        except (ValueError, OverflowError) as exc:
+            raise InvalidParameterValue(f"{key} must be a timestamp; got {echo(raw)}") from exc
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_json(text: str | bytes) -> Any:
+    """``json.loads`` that refuses NaN and Infinity, and nesting Python cannot parse."""
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8 ({exc.reason})") from None
+
+
+def function_name(text: str) -> str:
+    """The bare function name a path names, or a 4xx saying why there is none."""
+    from perdure.template import parse_function_name
+
+    if not text or len(text) > 256 or not text.isprintable():
+        raise ValidationError(f"FunctionName {echo(text)} must be 1-256 printable characters")
+    if text.startswith("arn:") or re.match(r"^\d{12}:", text):
+        parts = text.split(":")
+        region, account = (parts[3], parts[4]) if text.startswith("arn:") and len(parts) > 4 else (REGION, parts[0])
+        if (region and region != REGION) or account != ACCOUNT:
+            raise ResourceNotFound(
+                f"Function not found: {echo(text)}; this server is region {REGION}, account {ACCOUNT}"
+            )
+    try:
+        return parse_function_name(text)
+    except ValueError:
+        raise ValidationError(
+            f"FunctionName {echo(text)} is not a function name or ARN "
+            "(expected Name, ACCOUNT:function:Name or arn:aws:lambda:REGION:ACCOUNT:function:Name)"
+        ) from None
 
 
 async def _client_gone(request: Request) -> None:
@@ -188,10 +230,17 @@ class LambdaApi:
                 match = pattern.match(path)
                 if match and request.method == method:
                     groups = match.groupdict()
-                    response = await handler(request, unquote(groups.get("id", "")), groups.get("op", ""))
+                    ident = unquote(groups.get("id", ""), errors="strict")
+                    if "/durable-executions/" in path:
+                        check_value("GetDurableExecution", "DurableExecutionArn", ident)
+                    elif "/durable-execution-callbacks/" in path:
+                        check_value("SendDurableExecutionCallbackSuccess", "CallbackId", ident)
+                    response = await handler(request, ident, groups.get("op", ""))
                     response.headers["x-amzn-RequestId"] = request_id
                     return response
-            raise ResourceNotFound(f"No such API: {request.method} {path}")
+            raise ResourceNotFound(f"No such API: {request.method} {echo(path)}")
+        except UnicodeDecodeError:
+            return _error_response(ValidationError("The request path is not UTF-8 after percent-decoding"), request_id)
         except ServiceError as exc:
             return _error_response(exc, request_id)
         except TransientStoreError as exc:  # the database is restarting: the client retries (5xx)
@@ -216,16 +265,18 @@ class LambdaApi:
             raise RequestTooLarge(f"Request must be smaller than {MAX_BODY_BYTES} bytes")
         return b"".join(chunks)
 
-    async def _json(self, request: Request) -> dict[str, Any]:
+    async def _json(self, request: Request, operation: str) -> dict[str, Any]:
+        """The request body as a JSON object, checked against ``operation``'s input shape."""
         body = await self._body(request)
         if not body:
             return {}
         try:
-            data = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            data = parse_json(body)
+        except ValueError as exc:
             raise InvalidParameterValue(f"Request body is not valid JSON: {exc}") from exc
         if not isinstance(data, dict):
             raise InvalidParameterValue("Request body must be a JSON object")
+        validate_body(operation, data)
         return data
 
     @staticmethod
@@ -245,16 +296,14 @@ class LambdaApi:
         return JSONResponse({"status": "ok", "functions": sorted(self.engine.functions)})
 
     async def invoke(self, request: Request, function: str, _op: str) -> Response:
-        from perdure.template import parse_function_name
-
-        name = parse_function_name(function)
+        name = function_name(function)
         body = await self._body(request)
         text: str | None = None
         if body.strip():
             try:
                 text = body.decode()
-                json.loads(text)
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                parse_json(text)
+            except ValueError as exc:
                 raise InvalidRequestContent(f"Could not parse request body into json: {exc}") from exc
         invocation_type = request.headers.get("x-amz-invocation-type", "RequestResponse")
         if invocation_type not in ("RequestResponse", "Event", "DryRun"):
@@ -281,7 +330,7 @@ class LambdaApi:
         return JSONResponse(body_out, status_code=200, headers=headers)
 
     async def checkpoint(self, request: Request, arn: str, _op: str) -> Response:
-        data = await self._json(request)
+        data = await self._json(request, "CheckpointDurableExecution")
         token = data.get("CheckpointToken")
         if not isinstance(token, str) or not token:
             raise InvalidParameterValue("CheckpointToken is required")
@@ -318,15 +367,13 @@ class LambdaApi:
         return JSONResponse(out)
 
     async def list_executions(self, request: Request, function: str, _op: str) -> Response:
-        from perdure.template import parse_function_name
-
         params = self._params(request)
         statuses = params.get("Statuses") or []
         bad = [s for s in statuses if s not in STATUSES]
         if bad:
             raise InvalidParameterValue(f"Unknown status {bad[0]!r}; expected one of {sorted(STATUSES)}")
         rows, marker = await self._run(
-            self.engine.list_executions, parse_function_name(function), statuses,
+            self.engine.list_executions, function_name(function), statuses,
             _timestamp_ms(params, "StartedAfter"), _timestamp_ms(params, "StartedBefore"),
             _first(params, "DurableExecutionName"),
             _first(params, "Marker") or None, _int(params, "MaxItems"), _bool(params, "ReverseOrder"),
@@ -337,12 +384,12 @@ class LambdaApi:
         return JSONResponse(out)
 
     async def stop(self, request: Request, arn: str, _op: str) -> Response:
-        data = await self._json(request)
+        data = await self._json(request, "StopDurableExecution")
         stopped_at = await self._run(self.engine.stop_execution, arn, data or None)
         return JSONResponse({"StopTimestamp": stopped_at / 1000})
 
     async def pause(self, request: Request, arn: str, _op: str) -> Response:
-        data = await self._json(request)
+        data = await self._json(request, "PauseDurableExecution")
         reason = data.get("Reason")
         timeout_paused = data.get("ExecutionTimeoutPaused", True)
         if not isinstance(timeout_paused, bool):
@@ -351,7 +398,7 @@ class LambdaApi:
         return JSONResponse({}, status_code=202)
 
     async def resume(self, request: Request, arn: str, _op: str) -> Response:
-        data = await self._json(request)
+        data = await self._json(request, "ResumeDurableExecution")
         reason = data.get("Reason")
         await self._run(self.engine.resume_execution, arn, reason if isinstance(reason, str) else None)
         return JSONResponse({}, status_code=202)
@@ -369,8 +416,9 @@ class LambdaApi:
                 raise InvalidParameterValue("Callback result must be UTF-8 text") from exc
             await self._run(lambda: self.engine.callback(callback_id, "SUCCEEDED", result=result))
         elif op == "fail":
-            data = await self._json(request)
             # The request's payload is the ErrorObject itself.
+            data = await self._json(request, "SendDurableExecutionCallbackFailure")
+            validate_body("SendDurableExecutionCallbackFailure", {"Error": data})
             await self._run(lambda: self.engine.callback(callback_id, "FAILED", error=data))
         else:
             await self._run(self.engine.callback, callback_id, "HEARTBEAT")

@@ -93,16 +93,33 @@ class Outcome:
     error: dict[str, Any] | None = None
 
 
-def _token(invocation_id: str, seq: int) -> str:
-    raw = f"{invocation_id}:{seq}:{os.urandom(6).hex()}".encode()
+def _token(invocation_id: str, seq: int, previous: str | None = None) -> str:
+    """A checkpoint token: invocation, sequence, and a secret drawn when the invocation
+    started and kept while its tokens rotate (so only its own tokens ever carry it)."""
+    secret = _token_parts(previous)[2] if previous else None
+    raw = f"{invocation_id}:{seq}:{secret or os.urandom(12).hex()}".encode()
     return base64.b64encode(raw).decode()
 
 
-def _invocation_of(token: str) -> str | None:
+def _token_parts(token: str | None) -> tuple[str | None, int, str | None]:
     try:
-        return base64.b64decode(token.encode(), validate=True).decode().split(":", 1)[0]
-    except (ValueError, UnicodeDecodeError):
-        return None
+        invocation, seq, secret = base64.b64decode((token or "").encode(), validate=True).decode().split(":")
+        return invocation, int(seq), secret
+    except ValueError:  # also bad base64 and bad UTF-8
+        return None, 0, None
+
+
+def _issued_to(token: str, row: ExecutionRow) -> bool:
+    """Whether ``token`` was issued to the invocation running now (current or earlier)."""
+    invocation, seq, secret = _token_parts(token)
+    current = _token_parts(row.token)
+    return (
+        row.invocation_id is not None
+        and invocation == row.invocation_id
+        and secret is not None
+        and secret == current[2]
+        and 0 < seq <= current[1]
+    )
 
 
 class _Batch:
@@ -309,6 +326,8 @@ class Engine:
             try:
                 start, arn = base64.urlsafe_b64decode(marker.encode()).decode().split("|", 1)
                 after = (int(start), arn)
+                if not 0 <= after[0] < 2**63:
+                    raise ValueError("out of range")
             except ValueError as exc:
                 raise InvalidParameterValue("Invalid Marker") from exc
         with self._transaction() as tx:
@@ -324,6 +343,8 @@ class Engine:
         """Complete (SUCCEEDED / FAILED) a callback, or record a heartbeat (HEARTBEAT)."""
         if result is not None and len(result.encode()) > tr.MAX_PAYLOAD_BYTES:
             raise InvalidParameterValue(f"Callback result is larger than {tr.MAX_PAYLOAD_BYTES} bytes")
+        if error is not None and tr.error_size(error) > tr.MAX_PAYLOAD_BYTES:
+            raise InvalidParameterValue(f"Callback error is larger than {tr.MAX_PAYLOAD_BYTES} bytes")
         with self._transaction() as tx:
             found = tx.get_callback(callback_id)
             if found is None:
@@ -492,7 +513,7 @@ class Engine:
             raise InvalidParameterValue(f"A checkpoint may carry at most {MAX_CHECKPOINT_UPDATES} updates, got {len(updates)}")
         for index, update in enumerate(updates):
             tr.validate_update(update, index)
-        size = sum(len((u.get("Payload") or "").encode()) for u in updates)
+        size = sum(len((u.get("Payload") or "").encode()) + tr.error_size(u.get("Error")) for u in updates)
         if size > MAX_CHECKPOINT_BYTES:
             raise InvalidParameterValue(f"Checkpoint payloads total {size} bytes; the limit is {MAX_CHECKPOINT_BYTES}")
         with self._transaction() as tx:
@@ -531,7 +552,7 @@ class Engine:
                 batch.set(pause=json.dumps(dict(pause, interrupted=True)))
                 new_token = None
             else:
-                new_token = _token(row.invocation_id or "", row.token_seq + 1)
+                new_token = _token(row.invocation_id or "", row.token_seq + 1, row.token)
             external_changes = row.op_seq != row.seen_seq
             batch.set(token=new_token, token_seq=row.token_seq + 1)
             batch.set(last_client_token=client_token, last_token=token)
@@ -624,7 +645,7 @@ class Engine:
             row = tx.get_execution(arn, lock=False)
             if row is None:
                 raise ResourceNotFound(f"Durable execution not found: {arn}")
-            if row.invocation_id is None or _invocation_of(token) != row.invocation_id:
+            if not _issued_to(token, row):
                 raise InvalidParameterValue("Invalid checkpoint token: it is stale, revoked or not for this execution")
             page = tx.operations_page(arn, _int_marker(marker) if marker else 0, limit + 1)
         response: dict[str, Any] = {"Operations": [tr.public(op) for _, op in page[:limit]]}
@@ -848,6 +869,9 @@ def _page_size(max_items: int | None, default: int) -> int:
 
 def _int_marker(marker: str) -> int:
     try:
-        return int(marker)
+        value = int(marker)
+        if not 0 <= value < 2**63:
+            raise ValueError("out of range")
+        return value
     except ValueError as exc:
         raise InvalidParameterValue(f"Invalid Marker {marker!r}") from exc

@@ -8,6 +8,7 @@ starting with ``_`` and never leaves the service.
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -57,6 +58,11 @@ class Effects:
         self.events.append((event_type, op, details))
 
 
+def error_size(error: Any) -> int:
+    """Bytes an ErrorObject takes (0 for none), counted towards the payload limits."""
+    return len(json.dumps(error).encode()) if error else 0
+
+
 def validate_update(update: Any, index: int) -> dict[str, Any]:
     """Check an update's shape and limits the way the service does."""
     where = f"Updates[{index}]"
@@ -89,7 +95,7 @@ def validate_update(update: Any, index: int) -> dict[str, Any]:
     if error is not None:
         if not isinstance(error, dict):
             raise InvalidParameterValue(f"{where}.Error must be an object")
-        if len(repr(error).encode()) > MAX_PAYLOAD_BYTES:
+        if error_size(error) > MAX_PAYLOAD_BYTES:
             raise InvalidParameterValue(f"{where}.Error is larger than {MAX_PAYLOAD_BYTES} bytes")
     return update
 
