@@ -300,3 +300,50 @@ def test_cli_signs_with_configured_credentials(server: Serve, tmp_path: Path) ->
     assert denied.returncode == 1 and "AccessDeniedException" in denied.stderr
     missing = _cli(listing, {"PERDURE_PROFILE": "nosuchprofile"})
     assert missing.returncode == 2 and "nosuchprofile" in missing.stderr
+
+
+def test_malformed_signatures_get_a_4xx_never_a_crash(server: Serve) -> None:
+    import http.client
+
+    now = dt.datetime.now(dt.UTC)
+    amz_date, day = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
+    scope = f"{ADMIN[0]}/{day}/us-east-1/lambda/aws4_request"
+    good = f"AWS4-HMAC-SHA256 Credential={scope}, SignedHeaders=host;x-amz-date, Signature={'0' * 64}"
+    cases: list[tuple[bytes, bytes, int, str]] = [
+        (b"Basic dXNlcjpwYXNz", amz_date.encode(), 400, "IncompleteSignatureException"),
+        (b"AWS4-HMAC-SHA256", amz_date.encode(), 400, "IncompleteSignatureException"),
+        (b"AWS4-HMAC-SHA256 Credential=a/b/c, SignedHeaders=host, Signature=00", amz_date.encode(), 400, "IncompleteSignatureException"),
+        (good.encode(), b"", 400, "IncompleteSignatureException"),
+        (good.encode(), b"yesterday", 400, "IncompleteSignatureException"),
+        (good.encode(), b"20200101T000000Z", 403, "InvalidSignatureException"),  # scope date differs
+        (good.replace("host;", "").encode(), amz_date.encode(), 403, "InvalidSignatureException"),
+        (good.replace("aws4_request", "aws5_request").encode(), amz_date.encode(), 403, "InvalidSignatureException"),
+        (good.replace("Signature=" + "0" * 64, "Signature=\xff\xfe").encode("latin-1"), amz_date.encode(), 403, "InvalidSignatureException"),
+        (good.replace("x-amz-date", "x-amz-date;x-missing").encode(), amz_date.encode(), 403, "InvalidSignatureException"),
+        (good.replace(ADMIN[0], "\xe9\xff").encode("latin-1"), amz_date.encode(), 403, "UnrecognizedClientException"),
+        (good.encode(), amz_date.encode(), 403, "InvalidSignatureException"),
+    ]
+    paths = ["/2015-03-31/functions/Hello/invocations", "/2025-12-01/durable-execution-callbacks/%FF%00../succeed",
+             "/2025-12-01/durable-executions/..%2F..%2Fetc%2Fpasswd/stop", "/nowhere"]
+    tried = 0
+    for path in paths:
+        for authorization, date, status, code in cases:
+            connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+            try:
+                connection.putrequest("POST", path)
+                connection.putheader("Authorization", authorization)
+                if date:
+                    connection.putheader("X-Amz-Date", date)
+                connection.putheader("Content-Type", "application/json")
+                connection.putheader("Content-Length", "2")
+                connection.endheaders(b"{}")
+                response = connection.getresponse()
+                body = response.read()
+            finally:
+                connection.close()
+            tried += 1
+            assert (response.status, response.getheader("x-amzn-ErrorType")) == (status, code), (path, authorization, body)
+            assert "Traceback" not in body.decode("latin-1") and json.loads(body)["message"]
+    assert tried == len(paths) * len(cases)
+    assert "Traceback" not in server.log()
+    client(server.url, ADMIN).list_durable_executions_by_function(FunctionName="Hello")

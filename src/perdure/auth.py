@@ -274,7 +274,7 @@ class Authenticator:
         """The credential of a key and secret (for the console's sign-in form), or None."""
         credential = self.credential(access_key_id)
         if credential is None:
-            hmac.compare_digest(secret_access_key, "x" * 40)  # same work for unknown keys
+            hmac.compare_digest(secret_access_key.encode(), b"x" * 40)  # same work for unknown keys
             return None
         if not hmac.compare_digest(secret_access_key.encode(), credential.secret_access_key.encode()):
             return None
@@ -462,13 +462,16 @@ class SigV4Middleware:
         self.clock = clock
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
         scope["perdure.auth"] = self.authenticator
         raw_path = _raw_path(scope)
         if raw_path == CONSOLE_PREFIX or raw_path.startswith(CONSOLE_PREFIX + "/"):
             await self.app(scope, receive, send)  # the console signs its users in itself
+            return
+        if scope["type"] == "websocket":  # the API has none, and SigV4 does not cover them
+            await send({"type": "websocket.close", "code": 1008})
             return
         headers = _headers(scope)
         if raw_path == "/ping" and "authorization" not in headers:
@@ -529,7 +532,7 @@ class SigV4Middleware:
             amz_date=amz_date,
             body=body,
         )
-        if not hmac.compare_digest(expected, signed.signature):
+        if not hmac.compare_digest(expected.encode(), signed.signature.encode()):
             raise _invalid_signature(_MISMATCH)
         return credential, body
 
@@ -547,7 +550,11 @@ class SigV4Middleware:
                 arn = labels["DurableExecutionArn"]
                 return Target(action, (*_function_names(arn), arn), "lambda")
             if "CallbackId" in labels and self.callback_arn is not None:
-                arn_or_none = await anyio.to_thread.run_sync(self.callback_arn, labels["CallbackId"])
+                try:
+                    arn_or_none = await anyio.to_thread.run_sync(self.callback_arn, labels["CallbackId"])
+                except Exception as exc:  # the database is restarting: the client retries (5xx)
+                    log.warning("cannot look up callback %s: %s", labels["CallbackId"][:100], exc)
+                    raise AuthError("ServiceException", 500, "Database unavailable, retry") from exc
                 if arn_or_none is None:
                     return Target(action, (), "lambda")
                 return Target(action, (*_function_names(arn_or_none), arn_or_none), "lambda")

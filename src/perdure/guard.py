@@ -88,10 +88,13 @@ class RequestGuard:
         self.hosts = HostPolicy(allowed_hosts)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
         refusal = self.refusal(scope)
+        if refusal is not None and scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})  # before accept: HTTP 403
+            return
         if refusal is not None:
             code, status, message = refusal
             await send_error(send, code, status, message)
@@ -121,7 +124,8 @@ class RequestGuard:
                 return ("ForbiddenException", 403, f"Cross-origin requests are refused (Origin: {origin[:100]})")
         path = str(scope.get("path", "/"))
         if (
-            scope["method"] not in SAFE_METHODS
+            scope["type"] == "http"
+            and scope["method"] not in SAFE_METHODS
             and not same_origin
             and not path.startswith(CONSOLE_PREFIX + "/")
             and not headers.get("authorization", "").startswith("AWS4-HMAC-SHA256 ")
