@@ -31,6 +31,7 @@ from tests.support import ROOT, Serve, wait_for_event, wait_for_status
 ADMIN = ("AKIAPERDUREADMIN", "admin-secret-0123456789abcdef")
 CALLBACKS = ("AKIAPERDURECALLBACKS", "callback-secret-0123456789abcdef")
 HELLO_ONLY = ("AKIAPERDUREHELLO", "hello-secret-0123456789abcdef")
+HELLO_CALLBACKS = ("AKIAPERDUREHELLOCB", "hello-cb-secret-0123456789abcdef")
 
 AUTH_FILE = f"""
 [[credentials]]
@@ -52,6 +53,12 @@ access_key_id = "{HELLO_ONLY[0]}"
 secret_access_key = "{HELLO_ONLY[1]}"
 actions = ["lambda:InvokeFunction", "lambda:GetDurableExecution*", "lambda:ListDurableExecutionsByFunction"]
 resources = ["arn:aws:lambda:*:*:function:Hello"]
+
+[[credentials]]
+access_key_id = "{HELLO_CALLBACKS[0]}"
+secret_access_key = "{HELLO_CALLBACKS[1]}"
+actions = ["lambda:SendDurableExecutionCallback*"]
+resources = ["Hello"]
 """
 
 
@@ -115,6 +122,18 @@ def test_admin_runs_and_reads_and_callback_key_only_completes(server: Serve, tmp
         assert (code, status) == ("AccessDeniedException", 403)
         assert "User: approver is not authorized to perform: lambda:" in message
         assert "because no identity-based policy allows" in message
+
+    # A callback key for another function's executions cannot complete it, nor probe
+    # for callback ids; the key for every function learns only that an id is unknown.
+    hello_callbacks = client(server.url, HELLO_CALLBACKS)
+    for callback in (callback_id, "f" * 48):
+        with pytest.raises(ClientError) as excinfo:
+            hello_callbacks.send_durable_execution_callback_success(CallbackId=callback, Result=b"no")
+        assert code_of(excinfo)[0] == "AccessDeniedException"
+    with pytest.raises(ClientError) as excinfo:
+        approver.send_durable_execution_callback_success(CallbackId="f" * 48, Result=b"no")
+    assert code_of(excinfo)[0] == "ResourceNotFoundException"
+    assert f"on resource: {arn}" in _denied_message(hello_callbacks, callback_id)
 
     # ...and completes the callback.
     approver.send_durable_execution_callback_heartbeat(CallbackId=callback_id)
@@ -347,3 +366,9 @@ def test_malformed_signatures_get_a_4xx_never_a_crash(server: Serve) -> None:
     assert tried == len(paths) * len(cases)
     assert "Traceback" not in server.log()
     client(server.url, ADMIN).list_durable_executions_by_function(FunctionName="Hello")
+
+
+def _denied_message(lam: Any, callback_id: str) -> str:
+    with pytest.raises(ClientError) as excinfo:
+        lam.send_durable_execution_callback_heartbeat(CallbackId=callback_id)
+    return code_of(excinfo)[2]

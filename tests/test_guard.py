@@ -120,16 +120,25 @@ def test_no_unauthenticated_serving_beyond_loopback(tmp_path: Path) -> None:
         assert "--auth FILE" in out and "--insecure-no-auth" in out
 
 
-@pytest.mark.parametrize("extra", [["--insecure-no-auth"], ["--auth", "AUTH"]])
+@pytest.mark.parametrize("extra", [["--insecure-no-auth"], ["--auth", "AUTH"], ["ENV"]])
 def test_a_wildcard_bind_starts_with_auth_or_when_asked(tmp_path: Path, extra: list[str]) -> None:
     auth = tmp_path / "auth.toml"
     auth.write_text('[[credentials]]\naccess_key_id = "AKIAX"\nsecret_access_key = "0123456789abcdef"\n'
                     'actions = ["*"]\nresources = ["*"]\n')
-    extra = [str(auth) if a == "AUTH" else a for a in extra]
+    options = [str(auth) if a == "AUTH" else a for a in extra if a != "ENV"]
     serve = Serve(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path / "serve.log", "--workers", "1",
-                  "--host", "0.0.0.0", *extra)
+                  "--host", "0.0.0.0", *options)
+    if "ENV" in extra:
+        serve.env["PERDURE_AUTH"] = str(auth)  # PERDURE_AUTH stands for --auth
     serve.start()
-    serve.stop()
+    try:
+        status, code, _ = request(serve, "GET", "/2025-12-01/functions/Hello/durable-executions", {})
+        if extra == ["--insecure-no-auth"]:
+            assert (status, code) == (200, "")
+        else:
+            assert (status, code) == (403, "MissingAuthenticationTokenException")
+    finally:
+        serve.stop()
 
 
 @pytest.mark.parametrize(
