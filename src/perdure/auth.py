@@ -26,6 +26,7 @@ import stat
 import threading
 import time
 import tomllib
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -428,7 +429,6 @@ class Target:
 
     action: str
     resources: tuple[str, ...]
-    service: str
 
 
 def lambda_route(method: str, raw_path: str) -> tuple[str, dict[str, str]] | None:
@@ -492,7 +492,10 @@ class SigV4Middleware:
         except AuthError as exc:
             if exc.code != "AccessDeniedException":
                 log.info("refused %s %s: %s", scope["method"], raw_path[:200], exc.code)
-            await send_error(send, exc.code, exc.status, exc.message)
+            if _is_query_protocol(headers):
+                await _send_xml_error(send, exc)
+            else:
+                await send_error(send, exc.code, exc.status, exc.message)
             return
         scope["perdure.principal"] = credential
         await self.app(scope, _replay(body, receive), send)
@@ -545,10 +548,10 @@ class SigV4Middleware:
         if route is not None:
             action, labels = route
             if "FunctionName" in labels:
-                return Target(action, _function_names(labels["FunctionName"]), "lambda")
+                return Target(action, _function_names(labels["FunctionName"]))
             if "DurableExecutionArn" in labels:
                 arn = labels["DurableExecutionArn"]
-                return Target(action, (*_function_names(arn), arn), "lambda")
+                return Target(action, (*_function_names(arn), arn))
             if "CallbackId" in labels and self.callback_arn is not None:
                 try:
                     arn_or_none = await anyio.to_thread.run_sync(self.callback_arn, labels["CallbackId"])
@@ -556,19 +559,59 @@ class SigV4Middleware:
                     log.warning("cannot look up callback %s: %s", labels["CallbackId"][:100], exc)
                     raise AuthError("ServiceException", 500, "Database unavailable, retry") from exc
                 if arn_or_none is None:
-                    return Target(action, (), "lambda")
-                return Target(action, (*_function_names(arn_or_none), arn_or_none), "lambda")
-            return Target(action, (), "lambda")
+                    return Target(action, ())
+                return Target(action, (*_function_names(arn_or_none), arn_or_none))
+            return Target(action, ())
         service = _signed_service(headers)
         target = (headers.get("x-amz-target") or [""])[0]
         if target and "." in target:  # JSON 1.0/1.1 protocols (CloudWatch Logs)
-            return Target(f"{service}:{target.rsplit('.', 1)[1]}", (), service)
+            return Target(f"{service}:{target.rsplit('.', 1)[1]}", ())
         content_type = (headers.get("content-type") or [""])[0]
         if scope["method"] == "POST" and content_type.startswith("application/x-www-form-urlencoded"):
             fields = dict(parse_qsl(body.decode("utf-8", "replace")))  # query protocol
             if fields.get("Action"):
-                return Target(f"{service}:{fields['Action']}", (), service)
+                return Target(f"{service}:{fields['Action']}", ())
         return None
+
+
+def _is_query_protocol(headers: dict[str, list[str]]) -> bool:
+    """A form-encoded ``Action=...`` request (CloudFormation), which expects XML errors."""
+    content_type = (headers.get("content-type") or [""])[0].lower()
+    return content_type.startswith("application/x-www-form-urlencoded")
+
+
+# The names the query-protocol services (CloudFormation) give the same errors.
+_QUERY_CODES: Final = {
+    "MissingAuthenticationTokenException": "MissingAuthenticationToken",
+    "IncompleteSignatureException": "IncompleteSignature",
+    "UnrecognizedClientException": "InvalidClientTokenId",
+    "InvalidSignatureException": "SignatureDoesNotMatch",
+    "AccessDeniedException": "AccessDenied",
+}
+
+
+async def _send_xml_error(send: Send, exc: AuthError) -> None:
+    from xml.sax.saxutils import escape
+
+    request_id = str(uuid.uuid4())
+    payload = (
+        "<ErrorResponse><Error><Type>Sender</Type>"
+        f"<Code>{escape(_QUERY_CODES.get(exc.code, exc.code))}</Code>"
+        f"<Message>{escape(exc.message)}</Message></Error>"
+        f"<RequestId>{request_id}</RequestId></ErrorResponse>"
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": exc.status,
+            "headers": [
+                (b"content-type", b"text/xml"),
+                (b"content-length", str(len(payload)).encode()),
+                (b"x-amzn-requestid", request_id.encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
 
 
 def _signed_service(headers: dict[str, list[str]]) -> str:

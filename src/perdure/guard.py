@@ -163,6 +163,6 @@ async def send_error(send: Send, code: str, status: int, message: str) -> None:
     await send_json(
         send,
         status,
-        {"message": message},
+        {"__type": code, "message": message},  # __type: the JSON protocols' code
         [(b"x-amzn-errortype", code.encode()), (b"x-amzn-requestid", str(uuid.uuid4()).encode())],
     )
