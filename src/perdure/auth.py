@@ -492,7 +492,7 @@ class SigV4Middleware:
         except AuthError as exc:
             if exc.code != "AccessDeniedException":
                 log.info("refused %s %s: %s", scope["method"], raw_path[:200], exc.code)
-            if _is_query_protocol(headers):
+            if raw_path == "/" and _is_query_protocol(headers):
                 await _send_xml_error(send, exc)
             else:
                 await send_error(send, exc.code, exc.status, exc.message)
@@ -575,7 +575,8 @@ class SigV4Middleware:
 
 
 def _is_query_protocol(headers: dict[str, list[str]]) -> bool:
-    """A form-encoded ``Action=...`` request (CloudFormation), which expects XML errors."""
+    """A form-encoded request (on ``/``: CloudFormation's ``Action=...``), which expects
+    XML errors."""
     content_type = (headers.get("content-type") or [""])[0].lower()
     return content_type.startswith("application/x-www-form-urlencoded")
 
