@@ -244,14 +244,14 @@ class Authenticator:
             self._maybe_reload()
         return self._config
 
-    def _file_stamp(self) -> tuple[int, int] | None:
+    def _file_stamp(self) -> tuple[int, int, int] | None:
         if self._config.source is None:
             return None
         try:
             info = self._config.source.stat()
         except OSError:
             return None
-        return (info.st_mtime_ns, info.st_size)
+        return (info.st_mtime_ns, info.st_size, info.st_ino)
 
     def _maybe_reload(self) -> None:
         with self._lock:
@@ -490,8 +490,7 @@ class SigV4Middleware:
                     f"{target.action} action",
                 )
         except AuthError as exc:
-            if exc.code != "AccessDeniedException":
-                log.info("refused %s %s: %s", scope["method"], raw_path[:200], exc.code)
+            log.info("refused %s %s: %s", scope["method"], raw_path[:200], exc.code)
             if raw_path == "/" and _is_query_protocol(headers):
                 await _send_xml_error(send, exc)
             else:
