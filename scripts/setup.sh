@@ -11,6 +11,8 @@ need_apt=()
 command -v espeak-ng >/dev/null 2>&1 || need_apt+=(espeak-ng)
 command -v sox >/dev/null 2>&1 || need_apt+=(sox)
 command -v ffmpeg >/dev/null 2>&1 || need_apt+=(ffmpeg)
+# openssl makes the certificates of the TLS tests.
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 # PostgreSQL: the fleet and backend tests run on a real server (CI fails without one).
 installed_postgres=no
 if ! command -v pg_ctlcluster >/dev/null 2>&1 && [ ! -d /usr/lib/postgresql ]; then
@@ -23,7 +25,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     apt-get update -qq >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
   else
-    echo "setup: please install ${need_apt[*]} (test speech, audio decoding and the PostgreSQL tests need them)" >&2
+    echo "setup: please install ${need_apt[*]} (test speech, audio decoding, the PostgreSQL and TLS tests need them)" >&2
   fi
 fi
 

@@ -17,7 +17,10 @@ from tests.support import Server, history, wait_for_event, wait_for_status
 
 
 def _raw(url: str, method: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], Any]:
-    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    # As boto3 does; urllib would say application/x-www-form-urlencoded, which the
+    # server refuses (a web page may send that cross-site).
+    headers = {"Content-Type": "application/json", **(headers or {})}
+    request = urllib.request.Request(url, data=body, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=30) as r:
             return r.status, {k.lower(): v for k, v in r.headers.items()}, json.loads(r.read() or b"null")

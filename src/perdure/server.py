@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
+from typing import Any
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from perdure.api import LambdaApi
+from perdure.auth import AuthConfig, Authenticator, SigV4Middleware, store_callback_resolver
 from perdure.functions import FunctionSpec
+from perdure.guard import RequestGuard
 from perdure.runtime import LEASE_S, Runtime
 from perdure.store import redact
 from perdure.waiting import DEFAULT_MAX_WAITING
@@ -28,8 +33,13 @@ def run_server(
     threads: int = 8,
     lease_s: float = LEASE_S,
     max_waiting_invokes: int = DEFAULT_MAX_WAITING,
+    auth: AuthConfig | None = None,
+    allowed_hosts: Sequence[str] = (),
+    tls: tuple[str, str] | None = None,
 ) -> None:
-    """Serve until interrupted. Blocks."""
+    """Serve until interrupted. Blocks. ``auth``: the credentials requests must be
+    signed with (None: no authentication); ``allowed_hosts``: ``Host`` names served
+    besides loopback ones; ``tls``: (certificate file, key file) to serve HTTPS."""
     logging.basicConfig(
         level=os.environ.get("PERDURE_LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -37,16 +47,37 @@ def run_server(
     runtime = Runtime(db_url, functions, processes=workers, threads=threads, lease_s=lease_s)
     runtime.start()
     log.info(
-        "perdure: %d function(s), %s, database %s, http://%s:%d", len(functions),
-        f"{workers} worker process(es)" if workers else "no workers here", redact(db_url), host, port,
+        "perdure: %d function(s), %s, database %s, %s://%s:%d, %s", len(functions),
+        f"{workers} worker process(es)" if workers else "no workers here", redact(db_url),
+        "https" if tls else "http", host, port,
+        f"{len(auth.credentials)} credential(s)" if auth else "no authentication",
     )
+    ssl: dict[str, Any] = {"ssl_certfile": tls[0], "ssl_keyfile": tls[1]} if tls else {}
+    api = LambdaApi(runtime, max_waiting_invokes=max_waiting_invokes)
     try:
         uvicorn.run(
-            LambdaApi(runtime, max_waiting_invokes=max_waiting_invokes), host=host, port=port,
+            build_app(api, runtime, auth, allowed_hosts, host), host=host, port=port,
             log_level="warning", access_log=False, timeout_keep_alive=75,
             # Callers still waiting on a synchronous invoke when asked to stop are cut off
-            # after this, so SIGTERM always ends the server promptly.
+            # after this, so SIGTERM always ends the server promptly (an idle TLS
+            # connection would otherwise hold it for asyncio's 30 s TLS shutdown).
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+            **ssl,
         )
     finally:
         runtime.stop()
+
+
+def build_app(
+    app: ASGIApp,
+    runtime: Runtime,
+    auth: AuthConfig | None,
+    allowed_hosts: Sequence[str] = (),
+    host: str = "",
+) -> ASGIApp:
+    """``app`` behind the request guard and, with ``auth``, SigV4 authentication. The
+    address bound (when it names one host) is an allowed ``Host`` too."""
+    if auth is not None:
+        app = SigV4Middleware(app, Authenticator(auth), store_callback_resolver(runtime.engine.store))
+    hosts = [*allowed_hosts, *([host] if host and host not in ("0.0.0.0", "::") else [])]
+    return RequestGuard(app, hosts)

@@ -148,7 +148,10 @@ def server_url(args: argparse.Namespace) -> str:
 
 
 def lambda_client(url: str, *, read_timeout: float, attempts: int) -> Any:
-    """A boto3 ``lambda`` client for ``url``; dummy credentials/region if none are set."""
+    """A boto3 ``lambda`` client for ``url``, signing with the credentials boto3 finds
+    (``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``, the profile ``$PERDURE_PROFILE`` or
+    ``$AWS_PROFILE`` names, ``~/.aws/credentials``); dummy ones when none are set (a
+    server without ``--auth`` accepts any)."""
     import boto3
     import botocore.session
     from botocore.config import Config
@@ -159,8 +162,13 @@ def lambda_client(url: str, *, read_timeout: float, attempts: int) -> Any:
         read_timeout=read_timeout,
         retries={"total_max_attempts": attempts, "mode": "standard"},
     )
+    from botocore.exceptions import ProfileNotFound
+
     try:
         core = botocore.session.get_session()
+        profile = os.environ.get("PERDURE_PROFILE", "").strip()
+        if profile:  # the profile of a server's credentials, apart from AWS_PROFILE
+            core.set_config_variable("profile", profile)
         # Do not spend seconds probing EC2/container metadata for credentials.
         resolver = core.get_component("credential_provider")
         for method in ("iam-role", "container-role"):
@@ -168,6 +176,8 @@ def lambda_client(url: str, *, read_timeout: float, attempts: int) -> Any:
         session = boto3.session.Session(botocore_session=core)
         credentials = session.get_credentials()
         region = session.region_name
+    except ProfileNotFound as exc:
+        fail(f"{exc} (from $PERDURE_PROFILE or $AWS_PROFILE)")
     except BotoCoreError:
         session, credentials, region = boto3.session.Session(), None, None
     keys: dict[str, str] = {}

@@ -21,6 +21,7 @@ from perdure.cli.common import (
     port_number,
     positive_int,
 )
+from perdure.cli.security import add_security_options, security_settings
 
 
 def register(commands: Any, client: argparse.ArgumentParser) -> None:
@@ -75,6 +76,7 @@ def register(commands: Any, client: argparse.ArgumentParser) -> None:
     )
     add_fleet_options(serve)
     add_template_options(serve)
+    add_security_options(serve)
     serve.set_defaults(handler=_cmd_serve)
 
     # -- worker
@@ -125,6 +127,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         default_db_path().parent.mkdir(parents=True, exist_ok=True)
     if args.no_workers:
         _require_shared_db(db_url, "serve --no-workers")
+    security = security_settings(args)
 
     from perdure.server import run_server  # lazily: client commands never import it
 
@@ -134,7 +137,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         lease_s=args.lease_seconds,
         max_waiting_invokes=args.max_waiting_invokes,
     )
-    run_server(functions=functions, db_url=db_url, host=args.host, port=args.port, **sizing)
+    run_server(
+        functions=functions, db_url=db_url, host=args.host, port=args.port, **sizing, **security
+    )
     return 0
 
 
