@@ -76,7 +76,8 @@ def _cases(url: str, arn: str, callback_id: str) -> dict[str, tuple[str, str, by
         "callback fail: a 6 MB error": ("POST", f"{callback}/fail", json.dumps({"ErrorMessage": "x" * 6_000_000}).encode(), {}, 400, "InvalidParameterValueException", "larger than 262144"),
         "stop: Error as a string": ("POST", f"{execution}/stop", b'{"Error": "boom"}', {}, 400, "ValidationException", "Error must be an object"),
         "pause: Reason as a number": ("POST", f"{execution}/pause", b'{"Reason": 5}', {}, 400, "ValidationException", "Reason must be a string"),
-        "get: a 100,000-character ARN": ("GET", f"{url}/2025-12-01/durable-executions/{'x' * 100_000}", None, {}, 400, "ValidationException", "at most 1024"),
+        "get: a 2,000-character ARN": ("GET", f"{url}/2025-12-01/durable-executions/{'x' * 2_000}", None, {}, 400, "ValidationException", "at most 1024"),
+        "get: a 100,000-character ARN": ("GET", f"{url}/2025-12-01/durable-executions/{'x' * 100_000}", None, {}, 431, "RequestHeaderFieldsTooLarge", "at most 16384 bytes"),
         "callback: a malformed id": ("POST", f"{url}/2025-12-01/durable-execution-callbacks/{'%21' * 10}/succeed", b"1", {}, 400, "ValidationException", "CallbackId"),
     }
 

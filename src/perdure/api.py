@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote
 
 import anyio.to_thread
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
@@ -243,6 +243,8 @@ class LambdaApi:
             return _error_response(ValidationError("The request path is not UTF-8 after percent-decoding"), request_id)
         except ServiceError as exc:
             return _error_response(exc, request_id)
+        except ClientDisconnect:  # gone while sending its body: nobody reads an answer
+            return Response(status_code=400)
         except TransientStoreError as exc:  # the database is restarting: the client retries (5xx)
             log.warning("request %s %s failed: %s", request.method, path, exc)
             return _error_response(ServiceError(f"Database unavailable, retry: {exc}"), request_id)

@@ -13,6 +13,7 @@ from starlette.types import ASGIApp
 
 from perdure.api import LambdaApi
 from perdure.auth import AuthConfig, Authenticator, SigV4Middleware, store_callback_resolver
+from perdure.connections import MAX_HEAD_BYTES, DeadlineH11Protocol
 from perdure.functions import FunctionSpec
 from perdure.guard import RequestGuard
 from perdure.runtime import LEASE_S, Runtime
@@ -58,6 +59,7 @@ def run_server(
         uvicorn.run(
             build_app(api, runtime, auth, allowed_hosts, host), host=host, port=port,
             log_level="warning", access_log=False, timeout_keep_alive=75,
+            http=DeadlineH11Protocol, h11_max_incomplete_event_size=MAX_HEAD_BYTES,
             # Callers still waiting on a synchronous invoke when asked to stop are cut off
             # after this, so SIGTERM always ends the server promptly (an idle TLS
             # connection would otherwise hold it for asyncio's 30 s TLS shutdown).
