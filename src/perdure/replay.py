@@ -184,6 +184,7 @@ class ReplaySession:
         self.order = [op["Id"] for op in document["Operations"]]
         self.closed = self.execution.get("Status") in CLOSED
         self.until = until
+        self.rerun_steps: set[str] = set()  # ids of recorded steps whose code runs again
         self.on_pass = on_pass
         self.seen: set[str] = set()
         self.passed: list[dict[str, Any]] = []
@@ -220,6 +221,12 @@ class ReplaySession:
                 self._stop(recorded, f"--until {self.until}", site)
                 raise SuspendExecution("replay: --until")
             self.last_site = site or self.last_site
+        if op_id in self.rerun_steps:
+            if first:
+                with self._mutex:
+                    self.passed.append(recorded)
+                self.on_pass(dict(recorded, Status="RUNNING"), self.last_site)
+            return
         if recorded["Type"] == "STEP" and recorded["Status"] not in TERMINAL and self._matches(identifier, recorded):
             self._stop(recorded, f"the recording ends here (step {recorded['Status']}: running it would be a side effect)", user_site())
             raise SuspendExecution("replay: unfinished step")
@@ -348,13 +355,30 @@ class ReplayClient:
 def replay(
     document: dict[str, Any], handler: Callable[[Any, Any], Any], *, until: str | None = None,
     on_pass: Callable[[dict[str, Any], Site | None], None] | None = None, quiet: bool = True,
-    function_name: str | None = None,
+    function_name: str | None = None, run_steps: frozenset[str] = frozenset(),
 ) -> ReplayReport:
-    """Run ``handler`` (decorated with ``@durable_execution``) against the recording."""
+    """Run ``handler`` (decorated with ``@durable_execution``) against the recording.
+
+    ``run_steps`` names recorded steps whose code runs again (with the recorded values
+    of everything before them, so a breakpoint inside them stops); their new result
+    is compared with the recorded one. Their side effects are theirs: perdure still
+    writes nothing."""
     execution = document["Execution"]
     arn = execution["DurableExecutionArn"]
-    operations = document["Operations"]
+    recorded_ops = document["Operations"]
     session = ReplaySession(document, until, on_pass or (lambda op, site: None))
+    operations = []
+    for op in recorded_ops:
+        if op["Type"] == "STEP" and op["Status"] in TERMINAL and (op.get("Name") in run_steps or op["Id"] in run_steps):
+            session.rerun_steps.add(op["Id"])
+            # The SDK numbers the attempt it runs as the recorded Attempt + 1, as it did.
+            attempt = int((op.get("StepDetails") or {}).get("Attempt") or 0)
+            op = {k: v for k, v in op.items() if k not in ("StepDetails", "EndTimestamp")}
+            op["Status"] = "READY"
+            if attempt:
+                op["StepDetails"] = {"Attempt": attempt}
+        operations.append(op)
+    missing_steps = run_steps - {recorded.get("Name") for recorded in recorded_ops} - {recorded["Id"] for recorded in recorded_ops}
     client = ReplayClient(operations)
     event = DurableExecutionInvocationInputWithClient(
         durable_execution_arn=arn,
@@ -378,6 +402,9 @@ def replay(
     report = ReplayReport(arn=arn, outcome="finished", passed=session.passed, recorded_status=execution.get("Status"),
                           result=outcome, would_checkpoint=client.updates)
     report.seconds = time.perf_counter() - started
+    if missing_steps:
+        report.notes.append(f"no recorded step named {', '.join(sorted(missing_steps))} to run again")
+    _compare_rerun_steps(report, session, document, client)
     if session.divergence is not None:
         report.outcome = "diverged"
         report.divergence = session.divergence
@@ -400,6 +427,24 @@ def replay(
         return report
     _compare_outcome(report, execution, outcome)
     return report
+
+
+def _compare_rerun_steps(report: ReplayReport, session: ReplaySession, document: dict[str, Any], client: ReplayClient) -> None:
+    recorded = {op["Id"]: op for op in document["Operations"]}
+    for op_id in sorted(session.rerun_steps, key=session.order.index):
+        before, now = recorded[op_id], client.operations.get(op_id, {})
+        label = before.get("Name") or op_id[:12]
+        if now.get("Status") not in TERMINAL:
+            report.notes.append(f"step {label} was not reached again")
+            continue
+        old = (before.get("StepDetails") or {}).get("Result")
+        new = (now.get("StepDetails") or {}).get("Result")
+        if now.get("Status") != before.get("Status"):
+            report.notes.append(f"step {label} ran again and ended {now.get('Status')} (recorded {before.get('Status')})")
+        elif _json_or_text(old) != _json_or_text(new):
+            report.notes.append(f"step {label} ran again: its result differs from the recorded one: {display_value(new or 'null')}")
+        else:
+            report.notes.append(f"step {label} ran again: same result as recorded")
 
 
 def _compare_outcome(report: ReplayReport, execution: dict[str, Any], outcome: Outcome) -> None:

@@ -59,6 +59,9 @@ def register(commands: Any, client: argparse.ArgumentParser) -> None:
                         help="function (logical id) whose code to run (default: the recorded one)")
     replay.add_argument("--until", metavar="OPERATION",
                         help="stop before this operation (name or id)")
+    replay.add_argument("--run-step", action="append", default=[], metavar="STEP",
+                        help="run this recorded step's code again (repeatable), to debug inside it; "
+                        "its result is compared with the recorded one (its own side effects happen)")
     replay.add_argument("--verbose", action="store_true", help="show the SDK's own log lines")
     replay.add_argument("--check", action="store_true",
                         help="replay many executions of --function in parallel processes; exit 3 if any diverges")
@@ -276,6 +279,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
               f"{len(document['Operations'])} operations) with the current code of {spec.name}", flush=True)
     report = replay(
         document, handler, until=args.until, quiet=not args.verbose, function_name=spec.name,
+        run_steps=frozenset(args.run_step),
         on_pass=None if out.json else (lambda op, site: print(format_pass(op, site), flush=True)),
     )
     if out.json:
