@@ -264,8 +264,28 @@ def test_export_rerun_and_the_testing_kit_against_a_live_server(tmp_path: Path) 
         missing = perdure("executions", "export", shipped + "x", "--url", server.url)
         assert missing.returncode == 1
         assert "ResourceNotFoundException" in missing.stderr
+        aws_cloud_runner_drives(server.url)
     finally:
         server.stop()
+
+
+def aws_cloud_runner_drives(url: str) -> None:
+    """AWS's testing SDK in cloud mode, pointed at perdure serve with a qualified name."""
+    from aws_durable_execution_sdk_python_testing.runner import DurableFunctionCloudTestRunner
+
+    from perdure.testing import LiveEnv
+
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "perdure")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "perdure")
+    runner = DurableFunctionCloudTestRunner(function_name="OrderWorkflow:$LATEST", region="us-east-1", lambda_endpoint=url)
+    arn = runner.run_async(input={"id": 3, "amount": 9, "failures": 1})
+    LiveEnv(url).drive(arn, "approval")  # skip the 7 days and the retry, up to the callback
+    callback_id = runner.wait_for_callback(execution_arn=arn, name="approval")
+    runner.send_callback_success(callback_id=callback_id, result=json.dumps({"approved": True}).encode())
+    result = runner.wait_for_result(execution_arn=arn, timeout=30)
+    assert result.status.value == "SUCCEEDED"
+    assert json.loads(result.result) == {"order": 3, "items": 0, "status": "shipped", "paid": 9}
+    assert [op.name for op in result.operations] == ["reserve", "cooling-off", "charge", "approval", "ship"]
 
 
 def test_the_example_tests_pass_in_process_with_the_virtual_clock() -> None:
