@@ -79,15 +79,24 @@ _session: ReplaySession | None = None
 @dataclass(frozen=True)
 class Site:
     """Where the user's code made a call: the innermost frame outside the SDK, perdure
-    and the standard library."""
+    and the standard library, and (``callers``) the user frames that led there."""
 
     file: str
     line: int
     function: str
     code: str
+    callers: tuple[tuple[str, int, str], ...] = ()
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}"
+
+    def short(self) -> str:
+        """``pipeline.py:877 <- 1049``: the call and the line that called it, when the
+        call is made in a helper of the same file."""
+        text = f"{Path(self.file).name}:{self.line}"
+        for file, line, _ in self.callers[:1]:
+            text += f" <- {line}" if file == self.file else f" <- {Path(file).name}:{line}"
+        return text
 
 
 @dataclass
@@ -105,7 +114,8 @@ class Divergence:
             "Recorded": self.recorded, "Current": self.current,
         }
         if self.site is not None:
-            out["Site"] = {"File": self.site.file, "Line": self.site.line, "Function": self.site.function}
+            out["Site"] = {"File": self.site.file, "Line": self.site.line, "Function": self.site.function,
+                           "Callers": [{"File": f, "Line": n, "Function": fn} for f, n, fn in self.site.callers]}
         return out
 
 
@@ -146,12 +156,18 @@ class ReplayReport:
 
 def user_site(stack: list[traceback.FrameSummary] | None = None) -> Site | None:
     frames = stack if stack is not None else traceback.extract_stack()
+    found: list[traceback.FrameSummary] = []
     for frame in reversed(frames):
         path = str(Path(frame.filename).resolve()) if frame.filename and not frame.filename.startswith("<") else ""
-        if not path or path.startswith(_SKIP_DIRS):
-            continue
-        return Site(path, frame.lineno or 0, frame.name, (frame.line or "").strip())
-    return None
+        if path and not path.startswith(_SKIP_DIRS):
+            found.append(frame)
+        elif found and path.startswith(_SKIP_DIRS[0]):
+            break  # back in the SDK: the handler's own frames end here
+    if not found:
+        return None
+    first = found[0]
+    callers = tuple((str(Path(f.filename).resolve()), f.lineno or 0, f.name) for f in found[1:4])
+    return Site(str(Path(first.filename).resolve()), first.lineno or 0, first.name, (first.line or "").strip(), callers)
 
 
 def _identity(op: Operation | dict[str, Any] | OperationIdentifier | None) -> dict[str, Any] | None:
@@ -477,7 +493,7 @@ def format_pass(op: dict[str, Any], site: Site | None, width: int = 60) -> str:
     if value:
         text += f" {value if len(value) <= width else value[: width - 1] + '…'}"
     if site is not None:
-        text += f"   ({Path(site.file).name}:{site.line})"
+        text += f"   ({site.short()})"
     return text
 
 

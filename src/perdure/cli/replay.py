@@ -300,6 +300,8 @@ def _print_report(report: Any) -> None:
         say(f"  code now: {_identity_text(d.current)}")
         if d.site is not None:
             say(f"  called at {d.site.file}:{d.site.line} in {d.site.function}(): {d.site.code}")
+            for file, line, function in d.site.callers:
+                say(f"    from {file}:{line} in {function}()")
         say(f"  {d.message}")
         return
     if report.outcome == "stopped":
