@@ -9,9 +9,12 @@ import json
 import os
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -264,6 +267,18 @@ def test_export_rerun_and_the_testing_kit_against_a_live_server(tmp_path: Path) 
         missing = perdure("executions", "export", shipped + "x", "--url", server.url)
         assert missing.returncode == 1
         assert "ResourceNotFoundException" in missing.stderr
+        for path, body, status in [
+            (f"{quote(shipped, safe='')}/rerun", b'{"Name": "not a name!"}', 400),
+            (f"{quote(shipped, safe='')}/rerun", b'{"Input": "{not json"}', 400),
+            (f"{quote(shipped, safe='')}/rerun", b"[1]", 400),
+            (f"{quote(shipped + 'x', safe='')}/rerun", b"{}", 404),
+            (f"{quote(shipped + 'x', safe='')}/skip-timer", b"{}", 404),
+            (f"{quote(shipped, safe='')}/skip-timer", b'{"UnlessOpen": 3}', 400),
+        ]:
+            request = urllib.request.Request(f"{server.url}/perdure/v1/executions/{path}", data=body, method="POST")
+            with pytest.raises(urllib.error.HTTPError) as caught:
+                urllib.request.urlopen(request, timeout=10)
+            assert caught.value.code == status, (path, body, caught.value.read())
         aws_cloud_runner_drives(server.url)
     finally:
         server.stop()
@@ -295,3 +310,29 @@ def test_the_example_tests_pass_in_process_with_the_virtual_clock() -> None:
     )
     assert result.returncode == 0, result.stdout[-3000:]
     assert "2 passed" in result.stdout
+
+
+def test_skip_next_timer_fires_an_idle_executions_timers_in_due_order(db_url: str) -> None:
+    """The live-server twin of the virtual clock, on both backends."""
+    from perdure.skip import skip_next_timer
+
+    with TestEnv.from_template(TEMPLATE, db_url=db_url, virtual_clock=False) as env:
+        run = env.start("OrderWorkflow", {"id": 1, "amount": 3, "failures": 1})
+        assert skip_next_timer(env.engine, run.arn)["State"] == "busy"  # due for an invocation
+        assert env._run_ready()
+        answer = skip_next_timer(env.engine, run.arn)  # waits 7 days: the wait's timer moves
+        assert answer["State"] == "fired"
+        assert answer["Fired"]["Kind"] == "wait"
+        assert env.engine.fire_due() == 1
+        env._run_ready()  # charge fails once: a retry timer
+        answer = skip_next_timer(env.engine, run.arn)
+        assert (answer["State"], answer["Fired"]["Kind"]) == ("fired", "retry")
+        env.engine.fire_due()
+        env._run_ready()
+        assert skip_next_timer(env.engine, run.arn, "approval")["State"] == "ready"
+        answer = skip_next_timer(env.engine, run.arn)
+        assert (answer["State"], answer["Fired"]["Kind"]) == ("fired", "timeout")
+        env.engine.fire_due()
+        env._run_ready()
+        assert skip_next_timer(env.engine, run.arn) == {"State": "closed", "Status": "SUCCEEDED"}
+        assert run.operation("approval")["Status"] == "TIMED_OUT"
