@@ -256,6 +256,13 @@ def test_export_rerun_and_the_testing_kit_against_a_live_server(tmp_path: Path) 
         assert exported.returncode == 0, exported.stderr
         replayed = perdure("replay", str(tmp_path / "live.json"), "-t", str(TEMPLATE))
         assert replayed.returncode == 0, replayed.stdout
+        replayed = perdure("replay", shipped, "--url", server.url, "-t", str(TEMPLATE), "--json")
+        assert replayed.returncode == 0, replayed.stdout
+        assert json.loads(replayed.stdout)["Outcome"] == "finished"
+        checked = perdure("replay", "--check", "--function", "OrderWorkflow", "--url", server.url,
+                          "-t", str(TEMPLATE), "--since", "1h", "--json")
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        assert {r["DurableExecutionArn"] for r in json.loads(checked.stdout)["Executions"]} == set(arns)
         rerun = perdure("executions", "rerun", shipped, "--from", "approval", "--name", "again", "--url", server.url, "--json")
         assert rerun.returncode == 0, rerun.stderr
         answer = json.loads(rerun.stdout)
@@ -336,3 +343,19 @@ def test_skip_next_timer_fires_an_idle_executions_timers_in_due_order(db_url: st
         env._run_ready()
         assert skip_next_timer(env.engine, run.arn) == {"State": "closed", "Status": "SUCCEEDED"}
         assert run.operation("approval")["Status"] == "TIMED_OUT"
+
+
+def test_replay_usage_errors(tmp_path: Path) -> None:
+    not_export = tmp_path / "other.json"
+    not_export.write_text('{"Events": []}')
+    for args, message in [
+        (["replay"], "needs an ARN or an export file"),
+        (["replay", "--check", "-t", str(TEMPLATE)], "needs --function"),
+        (["replay", str(not_export), "-t", str(TEMPLATE)], "is not a perdure execution export"),
+        (["replay", str(tmp_path / "missing.json")], "No such file"),
+        (["replay", "--check", "--function", "OrderWorkflow", "-t", str(TEMPLATE), "--since", "soon"], "--since 'soon'"),
+        (["replay", "--check", "--function", "Nope", "-t", str(TEMPLATE)], "not in the template"),
+    ]:
+        result = perdure(*args)
+        assert result.returncode == 2, (args, result.stdout, result.stderr)
+        assert message in result.stderr, (args, result.stderr)
