@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from perdure import engine as engine_module
 from perdure import transitions as tr
-from perdure.engine import Engine, now_ms
+from perdure.engine import Engine
 from perdure.errors import InvalidParameterValue, ResourceNotFound
 from perdure.store.base import ExecutionRow
 
@@ -70,7 +71,7 @@ def export_execution(engine: Engine, arn: str) -> dict[str, Any]:
     return {
         "Format": FORMAT,
         "Version": VERSION,
-        "ExportedTimestamp": now_ms(),
+        "ExportedTimestamp": engine_module.now_ms(),
         "Execution": execution_document(row),
         "Operations": operations,
         "History": events,

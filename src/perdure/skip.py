@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from perdure.engine import OPEN, Engine, now_ms
+from perdure import engine as engine_module
+from perdure.engine import OPEN, Engine
 from perdure.errors import ResourceNotFound
 from perdure.store.base import Timer
 
@@ -23,7 +24,7 @@ def skip_next_timer(engine: Engine, arn: str, unless_open: str | None = None) ->
     open yet (the caller waits for it). ``State`` says which: ``closed``, ``busy``,
     ``ready`` (the named operation is open), ``idle`` (nothing to fire: it waits on
     something only the outside can give) or ``fired`` (``Fired`` tells what)."""
-    now = now_ms()
+    now = engine_module.now_ms()
     with engine.store.transaction() as tx:
         row = tx.get_execution(arn)
         if row is None:
