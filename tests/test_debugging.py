@@ -5,6 +5,7 @@ are real files, and the CLI runs as a real process."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -359,3 +360,35 @@ def test_replay_usage_errors(tmp_path: Path) -> None:
         result = perdure(*args)
         assert result.returncode == 2, (args, result.stdout, result.stderr)
         assert message in result.stderr, (args, result.stderr)
+
+
+def test_every_conformance_handler_replays_against_its_own_recording() -> None:
+    """No false alarms: maps, parallel branches, child contexts, callbacks, chained
+    invokes, waits for conditions, retries, recorded and replayed with the same code.
+    Handlers that kill their own process are left out (they would kill this one)."""
+    import inspect
+    import logging
+
+    from perdure.replay import replay
+    from perdure.testing import Stuck
+    from perdure.worker import load_handler
+
+    outcomes: dict[str, list[str]] = {}
+    logging.disable(logging.ERROR)  # the handlers' deliberate failures log tracebacks
+    try:
+        with TestEnv.from_template(ROOT / "tests" / "conformance" / "template.yaml") as env:
+            for name, spec in sorted(env.functions.items()):
+                handler = load_handler(spec)
+                if not spec.durable or "crash_process" in inspect.getsource(handler) or "_exit(" in inspect.getsource(handler):
+                    continue
+                run = env.start(name, {})
+                with contextlib.suppress(Stuck):  # waits on a callback: replayed up to there
+                    run.outcome()
+                report = replay(run.export(), handler)
+                outcomes.setdefault(report.outcome, []).append(name)
+                assert not report.notes, (name, report.notes)
+    finally:
+        logging.disable(logging.NOTSET)
+    assert "diverged" not in outcomes, outcomes.get("diverged")
+    assert len(outcomes["finished"]) >= 100
+    assert outcomes.get("stopped")
