@@ -21,7 +21,7 @@ import pytest
 
 from perdure.export import FORMAT, VERSION, check_document
 from perdure.rerun import rerun_execution
-from perdure.testing import TestEnv, TestExecution
+from perdure.testing import ExecutionFailed, TestEnv, TestExecution
 from tests.support import ROOT, Serve
 
 EXAMPLE = ROOT / "examples" / "orders"
@@ -392,3 +392,20 @@ def test_every_conformance_handler_replays_against_its_own_recording() -> None:
     assert "diverged" not in outcomes, outcomes.get("diverged")
     assert len(outcomes["finished"]) >= 100
     assert outcomes.get("stopped")
+
+
+def test_virtual_clock_runs_execution_timeouts_and_callback_timeouts_in_due_order() -> None:
+    handlers = ROOT / "tests" / "handlers" / "template.yaml"  # Approval: ExecutionTimeout 900 s
+    with TestEnv.from_template(handlers) as env:
+        assert env.clock is not None
+        slow = env.start("Approval", {"timeout": 3600})  # the callback would time out after the execution
+        quick = env.start("Approval", {"timeout": 60})
+        with pytest.raises(ExecutionFailed) as failed:
+            slow.result()
+        assert failed.value.status == "TIMED_OUT"
+        assert 899 < env.clock.skipped_s < 901  # the clock jumped (real time passes as well)
+        # the other execution's 60 s callback timeout came first, on the same clock
+        assert quick.outcome()["Status"] == "FAILED"
+        (timed_out,) = quick.events("CallbackTimedOut")
+        (execution_timed_out,) = slow.events("ExecutionTimedOut")
+        assert timed_out["EventTimestamp"] < execution_timed_out["EventTimestamp"]
