@@ -7,7 +7,8 @@ serves), so anything shown here can also be scripted with boto3 or the AWS CLI
 against ``--url``.
 
 Exit codes: 0 success; 1 the service answered with an error (or the invoked function
-failed); 2 bad usage, a bad template, or no server at ``--url``.
+failed); 2 bad usage, a bad template, or no server at ``--url``; 3 ``perdure replay``:
+the code diverges from a recording.
 """
 
 from __future__ import annotations
