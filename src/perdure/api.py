@@ -20,6 +20,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from perdure.debug_api import debug_routes
 from perdure.engine import ACCOUNT, MAX_INPUT_BYTES, REGION, Engine, function_arn
 from perdure.errors import InvalidParameterValue, RequestTooLarge, ResourceNotFound, ServiceError
 from perdure.runtime import Runtime
@@ -206,6 +207,7 @@ class LambdaApi:
             ("DELETE", re.compile(r"^/2025-12-01/durable-executions/(?P<id>.+)$"), self.delete),
             ("GET", re.compile(r"^/2025-12-01/durable-executions/(?P<id>.+)$"), self.get_execution),
             ("GET", re.compile(r"^/ping$"), self.ping),
+            *debug_routes(self),  # perdure's own: export, rerun, skip a timer
         ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -7,7 +7,8 @@ serves), so anything shown here can also be scripted with boto3 or the AWS CLI
 against ``--url``.
 
 Exit codes: 0 success; 1 the service answered with an error (or the invoked function
-failed); 2 bad usage, a bad template, or no server at ``--url``.
+failed); 2 bad usage, a bad template, or no server at ``--url``; 3 ``perdure replay``:
+the code diverges from a recording.
 """
 
 from __future__ import annotations
@@ -16,14 +17,14 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from perdure.cli import callbacks, executions, invoke, serve
+from perdure.cli import callbacks, executions, invoke, replay, serve
 from perdure.cli.common import DEFAULT_URL, UsageError, client_options, default_db_url, version_text
 from perdure.store.base import StoreError
 
 __all__ = ["DEFAULT_URL", "build_parser", "default_db_url", "main"]
 
 # One module per command group, each registering its own sub-commands.
-GROUPS = (serve, invoke, executions, callbacks)
+GROUPS = (serve, invoke, executions, callbacks, replay)  # replay adds to executions: after it
 
 
 def build_parser() -> argparse.ArgumentParser:

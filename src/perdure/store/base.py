@@ -180,6 +180,9 @@ class Transaction(Protocol):
     def delete_timers(self, arn: str, op_id: str | None = None, kind: str | None = None) -> None:
         """Delete an execution's timers, optionally only one operation's or one kind."""
 
+    def execution_timers(self, arn: str) -> list[Timer]:
+        """One execution's timers, earliest first."""
+
     def due_timers(self, now_ms: int, limit: int) -> list[Timer]:
         """Timers due at ``now_ms``, earliest first. Their executions are locked, and
         executions another transaction holds are skipped: each timer fires once."""

@@ -191,6 +191,9 @@ class SqlTransaction:
             params.append(kind)
         self._exec(query, params)
 
+    def execution_timers(self, arn: str) -> list[Timer]:
+        return [Timer(*r) for r in self._exec(sql.EXECUTION_TIMERS, (arn,)).fetchall()]
+
     def due_timers(self, now_ms: int, limit: int) -> list[Timer]:
         locked = self._exec(self._claiming(sql.DUE_TIMER_EXECUTIONS, "e"), (now_ms, limit)).fetchall()
         arns = list(dict.fromkeys(r[0] for r in locked))

@@ -84,6 +84,7 @@ SET_TIMER = (
     "ON CONFLICT (arn, op_id, kind) DO UPDATE SET due_ms = excluded.due_ms"
 )
 DELETE_TIMERS = "DELETE FROM timers WHERE arn = ?"
+EXECUTION_TIMERS = "SELECT arn, op_id, kind, due_ms FROM timers WHERE arn = ? ORDER BY due_ms, op_id, kind"
 # Due timers are taken in two steps: lock (skipping locked ones) the executions that
 # have some, then read those executions' due timers again. The second read sees any
 # change committed meanwhile (a timer moved by a heartbeat, or fired elsewhere), and
