@@ -283,7 +283,10 @@ def test_export_rerun_and_the_testing_kit_against_a_live_server(tmp_path: Path) 
             (f"{quote(shipped + 'x', safe='')}/skip-timer", b"{}", 404),
             (f"{quote(shipped, safe='')}/skip-timer", b'{"UnlessOpen": 3}', 400),
         ]:
-            request = urllib.request.Request(f"{server.url}/perdure/v1/executions/{path}", data=body, method="POST")
+            request = urllib.request.Request(
+                f"{server.url}/perdure/v1/executions/{path}", data=body, method="POST",
+                headers={"Content-Type": "application/json"},
+            )
             with pytest.raises(urllib.error.HTTPError) as caught:
                 urllib.request.urlopen(request, timeout=10)
             assert caught.value.code == status, (path, body, caught.value.read())
