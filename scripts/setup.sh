@@ -19,13 +19,16 @@ if ! command -v pg_ctlcluster >/dev/null 2>&1 && [ ! -d /usr/lib/postgresql ]; t
   need_apt+=(postgresql)
   installed_postgres=yes
 fi
+# The console's browser tests drive Debian's headless Chromium through chromedriver.
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     echo "setup: installing ${need_apt[*]}"
     apt-get update -qq >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
   else
-    echo "setup: please install ${need_apt[*]} (test speech, audio decoding, the PostgreSQL and TLS tests need them)" >&2
+    echo "setup: please install ${need_apt[*]} (test speech, audio decoding, the PostgreSQL, TLS and browser tests need them)" >&2
   fi
 fi
 

@@ -14,6 +14,7 @@ from starlette.types import ASGIApp
 from perdure.api import LambdaApi
 from perdure.auth import AuthConfig, Authenticator, SigV4Middleware, store_callback_resolver
 from perdure.connections import MAX_HEAD_BYTES, DeadlineH11Protocol
+from perdure.console import Console, with_console
 from perdure.functions import FunctionSpec
 from perdure.guard import RequestGuard
 from perdure.runtime import LEASE_S, Runtime
@@ -54,7 +55,7 @@ def run_server(
         f"{len(auth.credentials)} credential(s)" if auth else "no authentication",
     )
     ssl: dict[str, Any] = {"ssl_certfile": tls[0], "ssl_keyfile": tls[1]} if tls else {}
-    api = LambdaApi(runtime, max_waiting_invokes=max_waiting_invokes)
+    api = with_console(LambdaApi(runtime, max_waiting_invokes=max_waiting_invokes), Console(runtime.engine))
     try:
         uvicorn.run(
             build_app(api, runtime, auth, allowed_hosts, host), host=host, port=port,

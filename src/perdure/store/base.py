@@ -150,6 +150,23 @@ class Transaction(Protocol):
     ) -> list[ExecutionRow]:
         """Executions of a function in start order (keyset-paginated by (start_ms, arn))."""
 
+    def search_executions(
+        self,
+        functions: Sequence[str] | None,
+        statuses: Sequence[str],
+        started_after_ms: int | None,
+        started_before_ms: int | None,
+        text: str | None,
+        after_key: tuple[int, str] | None,
+        limit: int,
+    ) -> list[ExecutionRow]:
+        """Executions of any (or the given) functions, newest first (keyset-paginated by
+        (start_ms, arn) descending), whose name or ARN contains ``text`` (SQL LIKE: ASCII case is ignored on SQLite
+        only)."""
+
+    def count_executions(self) -> list[tuple[str, str, int]]:
+        """(function_name, status, count) for every function and status with executions."""
+
     def expired_executions(self, now_ms: int, limit: int) -> list[str]:
         """ARNs of closed executions whose retention period has passed."""
 

@@ -142,6 +142,46 @@ class SqlTransaction:
         params.append(limit)
         return [ExecutionRow.from_row(r) for r in self._exec(query, params).fetchall()]
 
+    def search_executions(
+        self,
+        functions: Sequence[str] | None,
+        statuses: Sequence[str],
+        started_after_ms: int | None,
+        started_before_ms: int | None,
+        text: str | None,
+        after_key: tuple[int, str] | None,
+        limit: int,
+    ) -> list[ExecutionRow]:
+        query = sql.SEARCH_EXECUTIONS
+        params: list[Any] = []
+        if functions is not None:
+            if not functions:
+                return []
+            query += f" AND function_name IN ({self._marks(functions)})"
+            params.extend(functions)
+        if statuses:
+            query += f" AND status IN ({self._marks(statuses)})"
+            params.extend(statuses)
+        if started_after_ms is not None:
+            query += " AND start_ms >= ?"
+            params.append(started_after_ms)
+        if started_before_ms is not None:
+            query += " AND start_ms < ?"
+            params.append(started_before_ms)
+        if text:
+            pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            query += " AND (name LIKE ? ESCAPE '\\' OR arn LIKE ? ESCAPE '\\')"
+            params.extend([pattern, pattern])
+        if after_key is not None:
+            query += " AND (start_ms < ? OR (start_ms = ? AND arn < ?))"
+            params.extend([after_key[0], after_key[0], after_key[1]])
+        query += " ORDER BY start_ms DESC, arn DESC LIMIT ?"
+        params.append(limit)
+        return [ExecutionRow.from_row(r) for r in self._exec(query, params).fetchall()]
+
+    def count_executions(self) -> list[tuple[str, str, int]]:
+        return [(f, s, int(n)) for f, s, n in self._exec(sql.COUNT_EXECUTIONS).fetchall()]
+
     def expired_executions(self, now_ms: int, limit: int) -> list[str]:
         return [r[0] for r in self._exec(self._claiming(sql.EXPIRED_EXECUTIONS), (now_ms, limit)).fetchall()]
 

@@ -65,6 +65,12 @@ EXPIRED_EXECUTIONS = (
 )  # + skip-locked
 LIST_EXECUTIONS = f"SELECT {_COLS} FROM executions WHERE function_name = ? AND plain = 0"
 
+SEARCH_EXECUTIONS = f"SELECT {_COLS} FROM executions WHERE plain = 0"
+COUNT_EXECUTIONS = (
+    "SELECT function_name, status, COUNT(*) FROM executions WHERE plain = 0 "
+    "GROUP BY function_name, status"
+)
+
 GET_OPERATIONS = "SELECT id, body FROM operations WHERE arn = ? AND id IN ({marks})"
 PUT_OPERATION = (
     "INSERT INTO operations (arn, id, pos, seq, terminal, body) VALUES (?, ?, ?, ?, ?, ?) "
