@@ -112,6 +112,7 @@ class Console:
             Route("/execution", self.execution_page),
             Route("/execution/payload", self.payload),
             Route("/execution/history", self.history_page),
+            Route("/execution/operations", self.operations_page),
             Route("/execution/action", self.action, methods=["POST"]),
             Route("/callback", self.callback, methods=["POST"]),
             Mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static"),
@@ -277,6 +278,17 @@ class Console:
             history_more=len(events) > HISTORY_PAGE, invocations=invocations, pending=pending,
             links=links, is_open=row.status in OPEN, now=data["now"], page="executions",
             done=request.query_params.get("done"), version=f"{row.status}:{row.next_event_id}",
+        )
+
+    async def operations_page(self, request: Request) -> Response:
+        viewer = await self.viewer(request)
+        if isinstance(viewer, Response):
+            return viewer
+        arn = request.query_params.get("arn") or ""
+        data = await self.run(self._load_execution, arn)
+        return self.render(
+            request, "operations.html", viewer=viewer, row=data["row"], timeline=data["timeline"],
+            op_count=len(data["operations"]) - 1, now=data["now"], page="executions",
         )
 
     async def history_page(self, request: Request) -> Response:
