@@ -117,6 +117,7 @@ def test_pagination_follows_markers(server: Server) -> None:
     newer = re.search(r'href="(\?[^"]+)" rel="prev"', body)
     assert newer and 'rel="next"' not in body
     status, body, _ = get(f"{server.url}/console/executions{unescape(newer.group(1))}")
+    assert status == 200
     assert re.findall(r">(p-\d\d)<", body)[0] == "p-29"
 
 
