@@ -1,7 +1,8 @@
 """Screenshots of the console for the docs: a real ``perdure serve`` running the demo
 workflow (docs/demo), a few orders in every state, pages shot in headless Chromium.
 
-    .venv/bin/python scripts/console_screenshots.py   # writes docs/console-*.png
+    .venv/bin/python scripts/console_screenshots.py              # docs/console-*.png
+    .venv/bin/python scripts/console_screenshots.py --podscribe  # + docs/podscribe-review.png
 """
 
 from __future__ import annotations
@@ -61,6 +62,13 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    import os
+    import subprocess
+
     from selenium.webdriver.common.by import By
 
     main()
+    if "--podscribe" in sys.argv:  # the review page, shot by its browser test mid-review
+        test = "podscribe/tests/test_webreview.py::test_review_page_in_a_browser"
+        env = dict(os.environ, CONSOLE_SCREENSHOTS=str(DOCS))
+        subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", test], cwd=ROOT, env=env, check=True)

@@ -121,6 +121,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--show", action="store_true", help="only show the transcript")
     r.add_argument("--no-wait", action="store_true", help="send the decision and return at once")
     r.add_argument("--plain", action="store_true", help="plain progress lines, no live display")
+    r.add_argument("--web", action="store_true", help="review in the browser: audio, click-to-play, rename, edit")
+    r.add_argument("--port", type=int, default=0, help="with --web: the page's port (default: any free one)")
+    r.add_argument("--no-browser", action="store_true", help="with --web: print the page's address, open nothing")
 
     v = sub.add_parser("voices", help="the voice library used to name speakers")
     vsub = v.add_subparsers(dest="voices_command", metavar="ACTION", required=True)
@@ -401,6 +404,13 @@ def cmd_status(args: argparse.Namespace) -> int:
             if status == "RUNNING" and lock.acquire():
                 lock.release()
                 status = "INTERRUPTED"
+        elif info.open:
+            server_backend = ServerBackend(args.server)
+            try:
+                if _pending_review(server_backend, info):
+                    status = "WAITING FOR REVIEW"
+            finally:
+                server_backend.close()
         audio = str((info.input or {}).get("audio", ""))
         end = info.end_ms if info.end_ms is not None else now
         rows.append(
@@ -413,6 +423,11 @@ def cmd_status(args: argparse.Namespace) -> int:
                 "error": info.error_message if info.status in ("FAILED", "TIMED_OUT", "STOPPED") else None,
             }
         )
+        if status == "WAITING FOR REVIEW":
+            from podscribe.webreview import review_url
+
+            rows[-1]["review"] = review_url(args.server, info.arn) if args.server else f"podscribe review {info.name} --web"
+
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -438,6 +453,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     for row in rows:
         if row["status"] == "INTERRUPTED":
             console.print(f"{row['run']}: interrupted; run `podscribe transcribe {row['audio']}` again to resume")
+        if row.get("review"):
+            console.print(f"{row['run']}: waiting for review: {row['review']}", highlight=False, soft_wrap=True)
     return 0
 
 
@@ -491,6 +508,11 @@ def cmd_review(args: argparse.Namespace) -> int:
         latest = infos[0].status.lower() if infos else "unknown"
         _fail(f"run {run_id} is not waiting for review (it is {latest})", EXIT_FAILED)
     info = open_runs[0]
+    if args.web:
+        from podscribe.webreview import review_in_browser
+
+        code = review_in_browser(args, console, info, _state_dir(args))
+        return code if code is not None else _continue_after_review(args, console, run_id, info)
     state_dir = _state_dir(args)
     backend: Backend = ServerBackend(args.server) if args.server else EmbeddedBackend(state_dir, run_id)
     try:
