@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl, urlencode
 
 import anyio.to_thread
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, select_autoescape
+from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -25,7 +26,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from perdure import inspection
-from perdure.console import formatting, timeline
+from perdure.console import formatting, gantt, timeline
 from perdure.console.plugins import ConsolePlugin, load_plugins
 from perdure.console.security import (
     CSRF_FIELD,
@@ -104,6 +105,8 @@ class Console:
         loaders.extend(FileSystemLoader(str(p.template_dir)) for p in self.plugins if p.template_dir)
         self.env = Environment(loader=ChoiceLoader(loaders), autoescape=select_autoescape(["html"]))
         formatting.register(self.env)
+        self.env.globals["gantt_rows"] = gantt.tree_html
+        self.env.globals["gantt_bar"] = lambda bar: Markup(gantt.bar_html(bar))
         self.env.globals["prefix"] = PREFIX
         self.env.globals["title"] = title
         routes: list[BaseRoute] = [

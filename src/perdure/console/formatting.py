@@ -64,10 +64,11 @@ def pretty(value: Any) -> tuple[str, bool]:
 
 
 def event_json(details: Any, limit: int = 4096) -> str:
-    """An event's details for the history table, cut at ``limit`` characters."""
-    text = json.dumps(details, indent=2, ensure_ascii=False, default=str)
+    """An event's details for the history table: compact JSON cut at ``limit`` characters
+    (one encoding per event: the history table shows up to 200 of them)."""
+    text = json.dumps(details, ensure_ascii=False, default=str)
     if len(text) > limit:
-        return text[:limit] + f"\n... cut ({len(text)} characters in all)"
+        return text[:limit] + f" ... cut ({len(text)} characters in all)"
     return text
 
 
