@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import speech
-from test_cli import ENV, podscribe, runs, spawn, wait_for_status
+from test_cli import ENV, podscribe, runs, server, spawn, wait_for_status  # noqa: F401 (server: fixture)
 
 from podscribe.review import ReviewInputError
 from podscribe.transcript import Segment, Transcript, Word
@@ -142,3 +142,48 @@ def test_review_page_in_a_browser(tmp_path: Path, dialogue: Callable[[str], spee
     transcript = json.loads((out / f"{d.path.stem}.transcript.json").read_text())
     assert any("Maria Lopez." in s["text"] for s in transcript["segments"])
     assert [r["status"] for r in runs(state) if r["run"] == row["run"]] == ["SUCCEEDED"]
+
+
+def test_review_page_on_a_perdure_server(tmp_path: Path, server: str, dialogue: Callable[[str], speech.Dialogue]) -> None:  # noqa: F811
+    """`perdure serve` of podscribe's template loads the review page as a console plugin:
+    the run's execution page links to it, `podscribe status` prints it, and the form's
+    decision reaches the run through the callback."""
+    import http.client
+    from html import unescape
+    from urllib.parse import urlencode, urlsplit
+
+    speech.require_speech_stack()
+    d = dialogue("paused")
+    config = tmp_path / "review.toml"
+    config.write_text("[review]\nenabled = true\n")
+    out = tmp_path / "served"
+    proc = spawn("transcribe", str(d.path), "--server", server, "--config", str(config), "--out", str(out),
+                 "--state-dir", str(tmp_path / "state"), "--plain")
+    try:
+        link = ""
+        deadline = time.monotonic() + 180
+        while not link and time.monotonic() < deadline:
+            listed = json.loads(podscribe("status", "--server", server, "--json", timeout=60).stdout)
+            link = next((r.get("review", "") for r in listed if r["status"] == "WAITING FOR REVIEW"), "")
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.5)
+        assert link.startswith(server + "/console/x/podscribe/review?arn="), link
+        arn = link.split("arn=", 1)[1]
+        with urllib.request.urlopen(f"{server}/console/execution?arn={arn}", timeout=30) as r:
+            assert "Review transcript" in r.read().decode()
+        with urllib.request.urlopen(link, timeout=30) as r:
+            page = r.read().decode()
+            cookie = re.search(r"perdure_csrf=([^;]+)", r.headers["set-cookie"]).group(1)  # type: ignore[union-attr]
+        assert "Thomas" in page and 'id="approve"' in page
+        fields = {"csrf": cookie, "arn": unescape(re.search(r'name="arn" value="([^"]+)"', page).group(1)),  # type: ignore[union-attr]
+                  "action": "reject", "reason": "wrong episode"}
+        conn = http.client.HTTPConnection(urlsplit(server).netloc, timeout=30)
+        conn.request("POST", "/console/x/podscribe/review/decide", body=urlencode(fields),
+                     headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": f"perdure_csrf={cookie}"})
+        response = conn.getresponse()
+        assert response.status == 303, response.read()
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode != 0 and "wrong episode" in stdout + stderr

@@ -272,14 +272,19 @@ class Console:
         rows = timeline.flatten(data["timeline"].rows)
         pending = [r for r in rows if r.pending_callback and r.callback_id]
         links: list[tuple[str, str]] = []
+        panels: list[tuple[str, Any]] = []
         for plugin in self.plugins:
             links.extend(plugin.links(self, row, data["operations"]))
+            # Optional: sections of HTML under the timeline (logs, for example).
+            panel_fn = getattr(plugin, "panels", None)
+            if panel_fn is not None:
+                panels.extend(await self.run(panel_fn, self, row, data["operations"]))
         template = "_execution_live.html" if request.query_params.get("partial") else "execution.html"
         return self.render(
             request, template, viewer=viewer, row=row, payloads=payloads, timeline=data["timeline"],
             op_count=len(rows), events=events[:HISTORY_PAGE], event_count=len(events),
             history_more=len(events) > HISTORY_PAGE, invocations=invocations, pending=pending,
-            links=links, is_open=row.status in OPEN, now=data["now"], page="executions",
+            links=links, panels=panels, is_open=row.status in OPEN, now=data["now"], page="executions",
             done=request.query_params.get("done"), version=f"{row.status}:{row.next_event_id}",
         )
 

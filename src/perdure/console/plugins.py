@@ -3,7 +3,9 @@
 A package declares an entry point in the ``perdure.console`` group naming a callable
 that returns a :class:`ConsolePlugin`. Its routes are mounted at
 ``/console/x/<name>/``; ``links`` puts buttons on an execution's page (for example
-"Review transcript" while a run waits for its reviewer).
+"Review transcript" while a run waits for its reviewer). A plugin may also define
+``panels(console, execution, operations) -> list[(title, markupsafe.Markup)]``: sections
+shown on the execution page under the timeline (run in a thread; keep them quick).
 """
 
 from __future__ import annotations

@@ -1,24 +1,31 @@
-"""The console's authentication hook (what the security issue plugs in): a login redirect
-for strangers, no action buttons and refused POSTs for a read-only credential."""
+"""The console's hooks: authentication (what the security issue plugs in: a login redirect
+for strangers, no action buttons and refused POSTs for a read-only credential) and
+plugin pages, links and panels (what podscribe, logs or rerun plug in)."""
 
 from __future__ import annotations
 
 import http.client
+import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from html import unescape
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, urlencode
 
 import pytest
 import uvicorn
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
 
 from perdure.console import Console, Viewer, with_console
 from perdure.engine import Engine
 from perdure.functions import FunctionSpec
 from perdure.store import open_store
+from perdure.store.base import ExecutionRow
 from tests.support import free_port
 
 
@@ -83,3 +90,45 @@ def test_login_hook_and_read_only_viewer(site: tuple[int, Engine]) -> None:
     assert status == 303 and engine.get_execution(arn).status == "STOPPED"
     # Everything outside /console goes to the app behind (the Lambda API in perdure serve).
     assert request(port, "GET", "/2015-03-31/functions")[1] == "api"
+
+
+class Notes:
+    """A console plugin as another package would write one."""
+
+    name = "notes"
+    template_dir = None
+
+    def routes(self, console: Console) -> list[BaseRoute]:
+        async def hello(request: Request) -> Response:
+            return PlainTextResponse(f"notes for {request.query_params['arn']}")
+
+        return [Route("/hello", hello)]
+
+    def links(self, console: Console, execution: ExecutionRow, operations: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
+        return [("Open notes", f"/console/x/notes/hello?arn={quote(execution.arn, safe='')}")]
+
+    def panels(self, console: Console, execution: ExecutionRow, operations: Sequence[dict[str, Any]]) -> list[tuple[str, Markup]]:
+        return [("Logs", Markup(f"<pre id='logs'>{len(operations)} operations</pre>"))]
+
+
+def test_plugin_routes_links_and_panels(tmp_path: Path) -> None:
+    engine = Engine(open_store(f"sqlite:///{tmp_path / 'db.sqlite'}"), {"Fn": FunctionSpec(name="Fn", handler="x.y")})
+    app = with_console(PlainTextResponse("api"), Console(engine, plugins=[Notes()]))
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+    try:
+        arn = engine.start_execution("Fn", "{}", "noted")[0].arn
+        status, body, _ = request(port, "GET", f"/console/execution?arn={quote(arn, safe='')}")
+        assert status == 200 and "Open notes" in body and "<pre id='logs'>1 operations</pre>" in body
+        link = re.search(r'href="(/console/x/notes/[^"]+)"', body)
+        assert link
+        status, body, _ = request(port, "GET", unescape(link.group(1)))
+        assert status == 200 and body == f"notes for {arn}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        engine.store.close()
