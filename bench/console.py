@@ -1,6 +1,8 @@
 """Console page times with much data: 10,000 executions and one execution of 1,000
 operations in a SQLite database, the console served over real HTTP by uvicorn, each page
-fetched ``--runs`` times (after one warm-up); prints the median and the slowest.
+fetched ``--runs`` times (after one warm-up); prints the median and the slowest wall
+time, and the median CPU time of this process (server and client) per request, which
+stays meaningful when other work shares the cores.
 
     python bench/console.py [--executions 10000] [--steps 1000] [--runs 7]
 """
@@ -8,6 +10,7 @@ fetched ``--runs`` times (after one warm-up); prints the median and the slowest.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import threading
@@ -27,12 +30,13 @@ from perdure.store import open_store
 HERE = Path(__file__).resolve().parent
 
 
-def fetch_ms(url: str) -> tuple[float, int]:
-    started = time.perf_counter()
+def fetch_ms(url: str) -> tuple[float, float, int]:
+    """(wall ms, CPU ms of this process, bytes) of one GET."""
+    started, cpu = time.perf_counter(), time.process_time()
     with urllib.request.urlopen(url, timeout=60) as r:
         size = len(r.read())
         assert r.status == 200, url
-    return (time.perf_counter() - started) * 1000, size
+    return (time.perf_counter() - started) * 1000, (time.process_time() - cpu) * 1000, size
 
 
 def main() -> None:
@@ -80,14 +84,16 @@ def main() -> None:
         with urllib.request.urlopen(base + "/executions", timeout=60) as r:
             page = r.read().decode()
         marker = page.split('rel="next"', 1)[0].rsplit('href="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
-        print(f"\nconsole page times over HTTP, {args.runs} runs each (ms)")
-        print(f"{'page':<40}{'median':>8}{'max':>8}{'KB':>8}")
+        load = os.getloadavg()[0]
+        print(f"\nconsole page times over HTTP, {args.runs} runs each (ms); load average {load:.1f} on {os.cpu_count()} cores")
+        print(f"{'page':<40}{'median':>8}{'max':>8}{'CPU':>8}{'KB':>8}")
         try:
             for label, path in pages:
                 target = base + ("/executions" + marker if path is None else path)
                 fetch_ms(target)  # warm-up
-                times, size = zip(*(fetch_ms(target) for _ in range(args.runs)), strict=True)
-                print(f"{label:<40}{statistics.median(times):>8.1f}{max(times):>8.1f}{size[0] / 1024:>8.0f}")
+                times, cpu, size = zip(*(fetch_ms(target) for _ in range(args.runs)), strict=True)
+                print(f"{label:<40}{statistics.median(times):>8.1f}{max(times):>8.1f}"
+                      f"{statistics.median(cpu):>8.1f}{size[0] / 1024:>8.0f}")
         finally:
             server.should_exit = True
             thread.join(10)
