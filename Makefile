@@ -17,6 +17,7 @@ lint: setup
 bench: setup
 	.venv/bin/python bench/steps.py
 	.venv/bin/python bench/resume.py
+	.venv/bin/python bench/console.py
 
 # Fleets on PostgreSQL (needs the server `make test` starts): throughput for 1, 2 and 4
 # workers against SQLite, and callback-to-resume latency across processes.
