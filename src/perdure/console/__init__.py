@@ -20,7 +20,7 @@ def with_console(api: ASGIApp, console: Console) -> ASGIApp:
     else (and the lifespan) to ``api``."""
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] in ("http", "websocket"):
+        if scope["type"] == "http":
             path: str = scope.get("path", "")
             if path in ("/", PREFIX):
                 await send({"type": "http.response.start", "status": 307,

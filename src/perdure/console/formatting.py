@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 PAYLOAD_CUT = 32 * 1024
 
@@ -76,17 +76,9 @@ def status_class(status: str | None) -> str:
     return "st-" + (status or "unknown").lower().replace(" ", "-")
 
 
-def short_arn(arn: str) -> str:
-    """``function/name/id`` out of a durable execution ARN."""
-    marker = ":function:"
-    return arn.split(marker, 1)[1] if marker in arn else arn
-
-
 def register(env: Any) -> None:
     env.filters["ts"] = timestamp
     env.filters["utc"] = utc_text
     env.filters["duration"] = duration
     env.filters["status_class"] = status_class
-    env.filters["short_arn"] = short_arn
     env.filters["event_json"] = event_json
-    env.globals["escape"] = escape
