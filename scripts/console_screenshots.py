@@ -54,7 +54,7 @@ def main() -> None:
                 screenshot(driver, DOCS / "console-execution.png", full_height=True)
             with chrome(1360, 900, dark=True) as driver:
                 driver.get(waiting)
-                driver.execute_script("document.getElementById('op-' + document.querySelector('details.g-group').id.slice(3)).scrollIntoView()")
+                driver.execute_script("window.scrollTo(0, document.querySelector('section.timeline').offsetTop - 60)")
                 screenshot(driver, DOCS / "console-execution-dark.png")
         finally:
             server.stop()
