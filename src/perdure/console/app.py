@@ -106,7 +106,7 @@ class Console:
         self.env = Environment(loader=ChoiceLoader(loaders), autoescape=select_autoescape(["html"]))
         formatting.register(self.env)
         self.env.globals["gantt_rows"] = gantt.tree_html
-        self.env.globals["gantt_bar"] = lambda bar: Markup(gantt.bar_html(bar))
+        self.env.globals["gantt_bar"] = lambda bar, origin=None: Markup(gantt.bar_html(bar, origin))
         self.env.globals["prefix"] = PREFIX
         self.env.globals["title"] = title
         routes: list[BaseRoute] = [
