@@ -68,7 +68,7 @@ def check_post(request: Request, submitted: str | None, viewer: Viewer) -> None:
     if origin and origin != "null":
         expected = f"{request.url.scheme}://{request.headers.get('host', '')}"
         if origin != expected:
-            raise Forbidden(f"cross-site request refused (Origin {origin}, expected {expected})")
+            raise Forbidden(f"cross-origin request refused (Origin {origin}, expected {expected})")
     cookie = request.cookies.get(CSRF_COOKIE) or ""
     if not cookie or not submitted or not hmac.compare_digest(cookie, submitted):
         raise Forbidden("missing or wrong CSRF token: reload the page and try again")
