@@ -474,6 +474,9 @@ class SigV4Middleware:
             await send({"type": "websocket.close", "code": 1008})
             return
         headers = _headers(scope)
+        if raw_path == "/" and scope.get("method") in ("GET", "HEAD") and "authorization" not in headers:
+            await self.app(scope, receive, send)  # a browser at the root: redirected to the console
+            return
         if raw_path == "/ping" and "authorization" not in headers:
             await send_json(send, 200, {"status": "ok"})  # a health check, naming nothing
             return

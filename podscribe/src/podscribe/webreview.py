@@ -222,6 +222,7 @@ class ReviewPlugin:
             if isinstance(viewer, Response):
                 return viewer
             review: Review = await console.run(load_review, console.engine, request.query_params.get("arn") or "")
+            console.require(viewer, "lambda:GetDurableExecution", review.row.function_name, review.row.arn)
             t = review.transcript
             labels = sorted({w.speaker for w in t.words if w.speaker} | set(t.speakers) | {s.speaker for s in t.segments if s.speaker})
             sources = (review.request.get("speakers") or {}).get("sources") or {}
@@ -238,6 +239,7 @@ class ReviewPlugin:
             if isinstance(viewer, Response):
                 return viewer
             review: Review = await console.run(load_review, console.engine, request.query_params.get("arn") or "")
+            console.require(viewer, "lambda:GetDurableExecution", review.row.function_name, review.row.arn)
             key = await console.run(ensure_wav, review)
             size = await console.run(_size, review.store, key)
             headers = {"accept-ranges": "bytes", "cache-control": "no-store"}
@@ -254,9 +256,10 @@ class ReviewPlugin:
             return Response(body, status_code=206, media_type="audio/wav", headers=headers)
 
         async def decide(request: Request) -> Response:
-            _viewer, fields = await console.form_post(request)
+            viewer, fields = await console.form_post(request)
             arn = fields.get("arn") or ""
             review: Review = await console.run(load_review, console.engine, arn)
+            console.require(viewer, "lambda:SendDurableExecutionCallbackSuccess", review.row.function_name, arn)
             if not review.pending:
                 raise InvalidParameterValue(f"run {review.run_id} is not waiting for review")
             try:

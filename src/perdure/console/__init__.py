@@ -16,13 +16,13 @@ __all__ = ["PREFIX", "Authenticate", "Console", "ConsolePlugin", "Viewer", "allo
 
 
 def with_console(api: ASGIApp, console: Console) -> ASGIApp:
-    """One ASGI app: ``/console/...`` to the console, ``/`` redirected there, everything
-    else (and the lifespan) to ``api``."""
+    """One ASGI app: ``/console/...`` to the console, a GET of ``/`` redirected there,
+    everything else (and the lifespan) to ``api``."""
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             path: str = scope.get("path", "")
-            if path in ("/", PREFIX):
+            if path == PREFIX or (path == "/" and scope.get("method") in ("GET", "HEAD")):
                 await send({"type": "http.response.start", "status": 307,
                             "headers": [(b"location", f"{PREFIX}/".encode()), (b"content-length", b"0")]})
                 await send({"type": "http.response.body", "body": b""})

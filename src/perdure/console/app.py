@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,7 +27,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from perdure import inspection
-from perdure.console import formatting, gantt, timeline
+from perdure.console import formatting, gantt, login, timeline
 from perdure.console.plugins import ConsolePlugin, load_plugins
 from perdure.console.security import (
     CSRF_FIELD,
@@ -34,13 +35,12 @@ from perdure.console.security import (
     Authenticate,
     Forbidden,
     Viewer,
-    allow_everyone,
     check_post,
     csrf_token,
     set_csrf_cookie,
 )
 from perdure.engine import OPEN, Engine, now_ms
-from perdure.errors import InvalidParameterValue, RequestTooLarge, ServiceError
+from perdure.errors import InvalidParameterValue, RequestTooLarge, ResourceNotFound, ServiceError
 from perdure.store.base import ExecutionRow, TransientStoreError
 
 log = logging.getLogger("perdure.console")
@@ -93,7 +93,7 @@ class Console:
         self,
         engine: Engine,
         *,
-        authenticate: Authenticate = allow_everyone,
+        authenticate: Authenticate = login.authenticate,
         plugins: Sequence[ConsolePlugin] | None = None,
         title: str = "perdure",
     ) -> None:
@@ -118,6 +118,8 @@ class Console:
             Route("/execution/operations", self.operations_page),
             Route("/execution/action", self.action, methods=["POST"]),
             Route("/callback", self.callback, methods=["POST"]),
+            Route("/login", self.login_page, methods=["GET", "POST"]),
+            Route("/logout", self.logout, methods=["POST"]),
             Mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static"),
         ]
         for plugin in self.plugins:
@@ -156,6 +158,15 @@ class Console:
         check_post(request, fields.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER), viewer)
         return viewer, fields
 
+    @staticmethod
+    def require(viewer: Viewer, action: str, function_name: str, arn: str | None = None) -> None:
+        """Raise Forbidden unless the viewer's credential allows ``action`` here."""
+        if not viewer.may(action, login.resources(function_name, arn)):
+            raise Forbidden(f"{viewer.name or 'this credential'} may not use {action} on {arn or function_name}")
+
+    def _readable_functions(self, viewer: Viewer) -> list[str]:
+        return [f for f in sorted(self.engine.functions) if viewer.may(login.LIST_EXECUTIONS, login.resources(f))]
+
     def execution_url(self, arn: str, **extra: str) -> str:
         return f"{PREFIX}/execution?" + urlencode({"arn": arn, **extra})
 
@@ -182,7 +193,10 @@ class Console:
             return viewer
         counts = await self.run(inspection.execution_counts, self.engine)
         functions = []
+        readable = set(self._readable_functions(viewer))
         for name, spec in sorted(self.engine.functions.items()):
+            if name not in readable:
+                continue
             by_status = counts.get(name, {})
             functions.append({
                 "spec": spec, "counts": by_status, "total": sum(by_status.values()),
@@ -194,11 +208,13 @@ class Console:
             has_versions=has_versions, page="functions",
         )
 
-    def _execution_query(self, request: Request) -> tuple[inspection.ExecutionQuery, dict[str, Any]]:
+    def _execution_query(self, request: Request, viewer: Viewer) -> tuple[inspection.ExecutionQuery, dict[str, Any]]:
         params = request.query_params
         function = params.get("function") or ""
         if function and function not in self.engine.functions:
             raise InvalidParameterValue(f"Unknown function {function!r}")
+        if function:
+            self.require(viewer, login.LIST_EXECUTIONS, function)
         statuses = [s for s in params.getlist("status") if s]
         bad = [s for s in statuses if s not in STATUSES]
         if bad:
@@ -213,7 +229,8 @@ class Console:
         if size not in PAGE_SIZES:
             raise InvalidParameterValue(f"size must be one of {', '.join(map(str, PAGE_SIZES))}")
         query = inspection.ExecutionQuery(
-            functions=[function] if function else None, statuses=statuses,
+            functions=[function] if function else (None if viewer.permits is None else self._readable_functions(viewer)),
+            statuses=statuses,
             started_after_ms=started_after, started_before_ms=started_before, text=text or None,
         )
         filters = {"function": function, "status": statuses, "q": text, "size": size,
@@ -224,7 +241,7 @@ class Console:
         viewer = await self.viewer(request)
         if isinstance(viewer, Response):
             return viewer
-        query, filters = self._execution_query(request)
+        query, filters = self._execution_query(request, viewer)
         marker = request.query_params.get("marker") or None
         back = [m for m in (request.query_params.get("back") or "").split(",") if m]
         rows, next_marker = await self.run(inspection.search_executions, self.engine, query, marker, filters["size"])
@@ -241,7 +258,7 @@ class Console:
         template = "_executions_table.html" if request.query_params.get("partial") else "executions.html"
         return self.render(
             request, template, viewer=viewer, rows=rows, filters=filters, statuses=STATUSES,
-            functions=sorted(self.engine.functions), next_url=next_url, prev_url=prev_url,
+            functions=self._readable_functions(viewer), next_url=next_url, prev_url=prev_url,
             first_page=marker is None, page_sizes=PAGE_SIZES, page="executions", now=now_ms(),
         )
 
@@ -263,6 +280,7 @@ class Console:
             raise InvalidParameterValue("arn is required")
         data = await self.run(self._load_execution, arn)
         row: ExecutionRow = data["row"]
+        self.require(viewer, login.READ_EXECUTION, row.function_name, row.arn)
         events: list[dict[str, Any]] = data["events"]
         payloads = {}
         for field, value in (("input", row.input), ("result", row.result), ("error", row.error)):
@@ -294,6 +312,7 @@ class Console:
             return viewer
         arn = request.query_params.get("arn") or ""
         data = await self.run(self._load_execution, arn)
+        self.require(viewer, login.READ_EXECUTION, data["row"].function_name, arn)
         return self.render(
             request, "operations.html", viewer=viewer, row=data["row"], timeline=data["timeline"],
             op_count=len(data["operations"]) - 1, now=data["now"], page="executions",
@@ -306,6 +325,7 @@ class Console:
         arn = request.query_params.get("arn") or ""
         marker = request.query_params.get("marker") or None
         row = await self.run(self.engine.get_execution, arn)
+        self.require(viewer, login.READ_HISTORY, row.function_name, arn)
         events, next_marker = await self.run(self.engine.history, arn, marker, HISTORY_PAGE, False, True)
         return self.render(
             request, "history.html", viewer=viewer, row=row, events=events,
@@ -322,6 +342,7 @@ class Console:
         if field not in ("input", "result", "error"):
             raise InvalidParameterValue("field must be input, result or error")
         row: ExecutionRow = await self.run(self.engine.get_execution, arn)
+        self.require(viewer, login.READ_EXECUTION, row.function_name, arn)
         value = {"input": row.input, "result": row.result, "error": row.error}[field]
         name = f"{row.name}-{field}.json"
         return Response(value or "null", media_type="application/json",
@@ -330,11 +351,13 @@ class Console:
     # -- actions -------------------------------------------------------------------
 
     async def action(self, request: Request) -> Response:
-        _viewer, fields = await self.form_post(request)
+        viewer, fields = await self.form_post(request)
         arn = fields.get("arn") or ""
         action = fields.get("action") or ""
         if action not in ACTIONS:
             raise InvalidParameterValue(f"action must be one of {', '.join(ACTIONS)}")
+        row: ExecutionRow = await self.run(self.engine.get_execution, arn)
+        self.require(viewer, login.ACTIONS[action], row.function_name, arn)
         reason = (fields.get("reason") or "").strip() or None
         if action == "stop":
             await self.run(self.engine.stop_execution, arn, None)
@@ -348,11 +371,16 @@ class Console:
         return RedirectResponse(self.execution_url(arn, done=f"{action} requested"), status_code=303)
 
     async def callback(self, request: Request) -> Response:
-        _viewer, fields = await self.form_post(request)
+        viewer, fields = await self.form_post(request)
         callback_id = fields.get("callback_id") or ""
         op = fields.get("op") or ""
         if not callback_id:
             raise InvalidParameterValue("callback_id is required")
+        if op not in ("succeed", "fail", "heartbeat"):
+            raise InvalidParameterValue("op must be succeed, fail or heartbeat")
+        if viewer.permits is not None:
+            owner = await self.run(self._callback_owner, callback_id)
+            self.require(viewer, login.ACTIONS[op], owner.function_name, owner.arn)
         if op == "succeed":
             result = fields.get("result") or ""
             if result.strip():
@@ -374,3 +402,39 @@ class Console:
         arn = fields.get("arn") or ""
         back = self.execution_url(arn, done=f"callback {op} sent") if arn else f"{PREFIX}/"
         return RedirectResponse(back, status_code=303)
+
+    def _callback_owner(self, callback_id: str) -> ExecutionRow:
+        with self.engine.store.transaction() as tx:
+            found = tx.get_callback(callback_id)
+        if found is None:
+            raise ResourceNotFound(f"Callback not found: {callback_id}")
+        return self.engine.get_execution(found[0])
+
+    # -- signing in ----------------------------------------------------------------
+
+    async def login_page(self, request: Request) -> Response:
+        authenticator = request.scope.get("perdure.auth")
+        target = login.safe_next(request.query_params.get("next"), PREFIX)
+        if authenticator is None:  # nothing to sign in to
+            return RedirectResponse(target, status_code=303)
+        if request.method == "GET":
+            return self.render(request, "login.html", next=target, error=None)
+        fields = await read_form(request)
+        check_post(request, fields.get(CSRF_FIELD), Viewer())
+        target = login.safe_next(fields.get("next"), PREFIX)
+        credential = authenticator.login((fields.get("access_key_id") or "").strip(), fields.get("secret_access_key") or "")
+        if credential is None:
+            log.info("console sign-in refused for key %r", (fields.get("access_key_id") or "")[:40])
+            return self.render(request, "login.html", status_code=401, next=target,
+                               error="Unknown access key id or wrong secret.")
+        response = RedirectResponse(target, status_code=303)
+        response.set_cookie(login.SESSION_COOKIE, login.session_value(credential, time.time()), max_age=login.SESSION_S,
+                            httponly=True, samesite="strict", secure=request.url.scheme == "https", path="/")
+        return response
+
+    async def logout(self, request: Request) -> Response:
+        fields = await read_form(request)
+        check_post(request, fields.get(CSRF_FIELD), Viewer())
+        response = RedirectResponse(f"{PREFIX}/login", status_code=303)
+        response.delete_cookie(login.SESSION_COOKIE, path="/")
+        return response

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from starlette.requests import Request
@@ -28,11 +28,19 @@ CSRF_HEADER = "x-csrf-token"
 
 @dataclass(frozen=True)
 class Viewer:
-    """The person using the console: a name to show (None when anonymous) and whether
-    they may act (stop, pause, resume, delete, callbacks)."""
+    """The person using the console: a name to show (None when anonymous), whether they
+    may act at all (stop, pause, resume, delete, callbacks: the buttons are shown), and,
+    when signed in with an API credential, ``permits(action, resource names)``, its IAM
+    check for each page and action."""
 
     name: str | None = None
     can_write: bool = True
+    permits: Callable[[str, Sequence[str]], bool] | None = None
+    signed_in: bool = False
+
+    def may(self, action: str, names: Sequence[str]) -> bool:
+        """Whether this viewer may do ``action`` (an IAM action name) on these resources."""
+        return True if self.permits is None else self.permits(action, names)
 
 
 Authenticate = Callable[[Request], Awaitable["Viewer | Response"]]
