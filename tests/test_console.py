@@ -11,7 +11,7 @@ import urllib.error
 import urllib.request
 from html import unescape
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, unquote, urlencode, urlsplit
 
 from tests.support import Server, wait_for_event, wait_for_status
 
@@ -202,3 +202,25 @@ def test_large_payload_is_cut_with_download(server: Server) -> None:
     status, full, headers = get(f"{server.url}/console/execution/payload?arn={quote(arn, safe='')}&field=input")
     assert status == 200 and json.loads(full) == json.loads(big)
     assert "attachment" in headers["content-disposition"]
+
+
+def test_rerun_from_an_operation(server: Server) -> None:
+    client = server.client()
+    result = client.invoke(FunctionName="Sequential", Payload=b'{"steps": 4}', DurableExecutionName="seq")
+    assert json.loads(result["Payload"].read()) == 6
+    arn = client.list_durable_executions_by_function(FunctionName="Sequential")["DurableExecutions"][0]["DurableExecutionArn"]
+    status, body, headers = get(f"{server.url}/console/execution/operations?arn={quote(arn, safe='')}")
+    assert status == 200 and body.count("Rerun from here") == 4
+    s2 = re.search(r'name="from" value="([^"]+)"', body.split(">s2<", 1)[1])
+    assert s2
+    token = csrf_of(headers, body)
+    status, _, location = post(server, "/console/execution/rerun", {"csrf": token, "arn": arn, "from": s2.group(1)}, token)
+    assert status == 303 and "started+as+a+rerun+of+seq+from+s2" in location, location
+    new_arn = unquote(location.split("arn=", 1)[1].split("&", 1)[0])
+    assert new_arn != arn
+    final = wait_for_status(client, new_arn)
+    assert final["Status"] == "SUCCEEDED" and json.loads(final["Result"]) == 6
+    # botocore drops ReusedFrom (not in its model); the console's history shows it.
+    status, body, _ = execution_page(server, new_arn)
+    # Started + Succeeded of s0 and s1, each shown as a summary and in full.
+    assert status == 200 and unescape(body).count('"ReusedFrom"') == 2 * 4

@@ -118,6 +118,7 @@ class Console:
             Route("/execution/operations", self.operations_page),
             Route("/execution/action", self.action, methods=["POST"]),
             Route("/callback", self.callback, methods=["POST"]),
+            Route("/execution/rerun", self.rerun, methods=["POST"]),
             Route("/login", self.login_page, methods=["GET", "POST"]),
             Route("/logout", self.logout, methods=["POST"]),
             Mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static"),
@@ -402,6 +403,20 @@ class Console:
         arn = fields.get("arn") or ""
         back = self.execution_url(arn, done=f"callback {op} sent") if arn else f"{PREFIX}/"
         return RedirectResponse(back, status_code=303)
+
+    async def rerun(self, request: Request) -> Response:
+        """A new execution reusing the recorded results before an operation (perdure.rerun,
+        as ``perdure executions rerun`` and ``POST /perdure/v1/executions/{arn}/rerun``)."""
+        from perdure.rerun import rerun_execution
+
+        viewer, fields = await self.form_post(request)
+        arn = fields.get("arn") or ""
+        row: ExecutionRow = await self.run(self.engine.get_execution, arn)
+        self.require(viewer, login.RERUN, row.function_name, arn)
+        from_op = fields.get("from") or None
+        result = await self.run(lambda: rerun_execution(self.engine, arn, from_op))
+        note = f"rerun of {row.name}" + (f" from {result.from_operation.get('Name') or result.from_operation['Id']}" if result.from_operation else "")
+        return RedirectResponse(self.execution_url(result.row.arn, done=f"started as a {note}"), status_code=303)
 
     def _callback_owner(self, callback_id: str) -> ExecutionRow:
         with self.engine.store.transaction() as tx:

@@ -39,6 +39,7 @@ ACTIONS = {
 READ_EXECUTION = "lambda:GetDurableExecution"
 READ_HISTORY = "lambda:GetDurableExecutionHistory"
 LIST_EXECUTIONS = "lambda:ListDurableExecutionsByFunction"
+RERUN = "lambda:InvokeFunction"  # a rerun starts a new execution of the function
 
 
 def resources(function_name: str, arn: str | None = None) -> tuple[str, ...]:
