@@ -1,6 +1,7 @@
 """A real headless Chromium for the console's browser tests (Debian's ``chromium`` and
-``chromium-driver``, installed by scripts/setup.sh). Missing browsers fail the tests:
-they are part of what the console promises."""
+``chromium-driver``, installed by scripts/setup.sh). Without them the tests skip with
+the reason, and under ``PERDURE_TEST_REQUIRE=all`` (CI) that skip is a failure, as the
+repository's conftest.py rules for every missing tool."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 CHROMIUM = ("chromium", "chromium-browser", "google-chrome")
 
 
@@ -18,7 +21,7 @@ def _find(names: tuple[str, ...]) -> str:
         found = shutil.which(name)
         if found:
             return found
-    raise AssertionError(
+    pytest.skip(
         f"none of {', '.join(names)} is installed: the console's browser tests need Debian's "
         "chromium and chromium-driver (run scripts/setup.sh as root, or apt-get install them)"
     )
