@@ -146,15 +146,17 @@ def take_snapshot(spec: FunctionSpec) -> Snapshot:
 
 def cache_dir_for(db_url: str) -> Path:
     """Where this machine extracts versions: ``$PERDURE_CODE_CACHE``, else beside a
-    SQLite database (``app.db`` -> ``app.db.code/``), else ``$XDG_CACHE_HOME/perdure/code``."""
+    SQLite database (``app.db`` -> ``app.db.code/``), else a directory per database
+    under ``$XDG_CACHE_HOME/perdure/code``."""
     configured = os.environ.get("PERDURE_CODE_CACHE", "").strip()
     if configured:
         return Path(configured)
     if db_url.startswith("sqlite:///"):
         path = Path(db_url.removeprefix("sqlite:///")).expanduser()
         return path.with_name(path.name + ".code")
+    # One directory per database: pruning deletes what that database no longer keeps.
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "perdure" / "code"
+    return base / "perdure" / "code" / hashlib.sha256(db_url.encode()).hexdigest()[:16]
 
 
 def cache_key(code_sha256: str) -> str:
