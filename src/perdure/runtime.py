@@ -402,6 +402,8 @@ class Runtime:
             for function, version in self.engine.ready_function_versions():
                 if self.hosted is not None and function not in self.hosted:
                     continue
+                if version is None and function not in self.engine.functions:
+                    continue  # unpublished code of a function this runtime was not given
                 room = self._room_for(f"{function}:{'$LATEST' if version is None else version}")
                 if room == 0:
                     continue

@@ -173,7 +173,9 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     _require_shared_db(db_url, "worker")
     hosted = None
     if args.functions:
+        logical = {spec.logical_id: name for name, spec in functions.items() if spec.logical_id}
         hosted = [name.strip() for name in args.functions.split(",") if name.strip()]
+        hosted = [logical.get(name, name) if name not in functions else name for name in hosted]
         unknown = [name for name in hosted if name not in functions]
         if unknown or not hosted:
             fail(
