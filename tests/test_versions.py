@@ -182,6 +182,11 @@ def test_template_names_qualifiers_and_aliases_through_boto3(tmp_path: Path) -> 
         assert moved.returncode == 0 and "dev-Hello:live -> version 1" in moved.stdout, moved.stderr
         listed = perdure("versions", "Hello", "--url", server.url, "--json")
         assert [v["Version"] for v in json.loads(listed.stdout)] == ["$LATEST", "1"]
+        functions = perdure("functions", "--url", server.url)
+        assert functions.returncode == 0, functions.stderr
+        assert [line.split()[1:4:2] for line in functions.stdout.splitlines() if "dev-" in line] == [
+            ["dev-Hello", "Hello"], ["dev-Wait", "Wait"],
+        ]
     finally:
         server.stop()
 

@@ -9,6 +9,8 @@ other commands are clients of a running server, through boto3's ``lambda`` clien
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 from typing import Any
 
 from perdure.cli.common import (
@@ -161,13 +163,27 @@ def _cmd_alias_list(args: argparse.Namespace) -> int:
 
 def _cmd_functions(args: argparse.Namespace) -> int:
     def action(client: Any) -> int:
+        # perdure adds each function's template logical id (LogicalId), which boto3's
+        # model does not know: read it from the raw response.
+        logical: dict[str, str] = {}
+
+        def keep_logical_ids(http_response: Any, **_: Any) -> None:
+            with contextlib.suppress(ValueError, AttributeError):
+                for item in json.loads(http_response.content).get("Functions", []):
+                    if item.get("LogicalId"):
+                        logical[item["FunctionName"]] = item["LogicalId"]
+
+        client.meta.events.register("after-call.lambda.ListFunctions", keep_logical_ids)
         functions = [f for page in pages(client.list_functions, {}) for f in page["Functions"]]
+        for function in functions:
+            if function["FunctionName"] in logical:
+                function["LogicalId"] = logical[function["FunctionName"]]
         out = Output(args)
         if out.json:
             out.print_json(functions)
         else:
-            out.table(["function", "handler", "timeout", "durable", "description"], [
-                (f["FunctionName"], f.get("Handler"), f.get("Timeout"),
+            out.table(["function", "logical id", "handler", "timeout", "durable", "description"], [
+                (f["FunctionName"], f.get("LogicalId"), f.get("Handler"), f.get("Timeout"),
                  "yes" if f.get("DurableConfig") else "no", f.get("Description"))
                 for f in functions
             ], no_wrap=["function"])
