@@ -231,3 +231,42 @@ def test_snapshots_are_deterministic_and_skip_caches(tmp_path: Path) -> None:
     assert take_snapshot(spec) == first  # same files, same hash, whatever their dates
     (tmp_path / "code" / "helper.py").write_text("X = 1\n")
     assert take_snapshot(spec).code_sha256 != first.code_sha256
+
+
+def test_a_deploy_under_a_postgresql_fleet(pg_url: str, tmp_path: Path) -> None:
+    """The server runs no handlers; a ``perdure worker`` (its own code cache, as on
+    another machine) runs each execution on its version, taken from the database."""
+    from tests.fleet_support import worker
+
+    (tmp_path / "template.yaml").write_text(TEMPLATE)
+    write_code(tmp_path, "v1", "prepare")
+    template = tmp_path / "template.yaml"
+    server = Serve(pg_url, tmp_path / "serve.log", "--no-workers", template=template).start()
+    fleet = worker(pg_url, tmp_path, "a", template=template)
+    fleet.env["PERDURE_CODE_CACHE"] = str(tmp_path / "worker-cache")
+    fleet.start()
+    try:
+        client = server.client()
+        arns = [client.invoke(FunctionName="orders-approval", InvocationType="Event", Payload="{}")["DurableExecutionArn"]
+                for _ in range(5)]
+        callbacks = {arn: callback_id(client, arn) for arn in arns}
+        write_code(tmp_path, "v2", "prepare_order")
+        deployed = perdure("deploy", "-t", str(template), "--db", pg_url)
+        assert deployed.returncode == 0 and "published" in deployed.stdout, deployed.stderr
+        fresh = client.invoke(FunctionName="orders-approval:2", InvocationType="Event", Payload="{}")["DurableExecutionArn"]
+        client.send_durable_execution_callback_success(CallbackId=callback_id(client, fresh), Result=b"1")
+        for arn in arns:
+            client.send_durable_execution_callback_success(CallbackId=callbacks[arn], Result=b"1")
+        assert json.loads(wait_for_status(client, fresh)["Result"])["code"] == "v2"
+        for arn in arns:
+            assert json.loads(wait_for_status(client, arn)["Result"])["code"] == "v1"
+        deadline = time.monotonic() + 40  # the worker's pruner runs after closes it hears of
+        while live_versions(client, "orders-approval") != ["$LATEST", "2"] and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert live_versions(client, "orders-approval") == ["$LATEST", "2"]
+        while len(list((tmp_path / "worker-cache").iterdir())) != 1 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(list((tmp_path / "worker-cache").iterdir())) == 1  # only version 2's code is left
+    finally:
+        fleet.stop()
+        server.stop()
