@@ -132,6 +132,14 @@ def test_a_deploy_leaves_running_executions_on_their_version(tmp_path: Path) -> 
             assert not [e for e in events if "Failed" in e["EventType"]]
         assert client.get_durable_execution(DurableExecutionArn=new_arn)["Version"] == "2"
         assert "NonDeterministic" not in server.log()
+
+        # Moving an execution to new code is explicit: a rerun on version 2.
+        rerun = perdure("executions", "rerun", arns[0], "--from", "prepare", "--version", "2", "--url", server.url, "--json")
+        assert rerun.returncode == 0, rerun.stderr
+        moved = json.loads(rerun.stdout)["DurableExecutionArn"]
+        assert ":function:orders-approval:2/durable-execution/" in moved
+        client.send_durable_execution_callback_success(CallbackId=callback_id(client, moved), Result=b'"again"')
+        assert json.loads(wait_for_status(client, moved)["Result"])["code"] == "v2"
     finally:
         server.stop()
 
