@@ -29,7 +29,9 @@ def test_chained_invoke_of_a_durable_function_is_its_own_execution(server: Serve
     events = history(client, response["DurableExecutionArn"])
     started = next(e for e in events if e["EventType"] == "ChainedInvokeStarted")
     details = started["ChainedInvokeStartedDetails"]
-    assert details["FunctionName"] == "Waiter" and details["ExecutedVersion"] == "$LATEST"
+    # perdure serve published version 1 of every function: the target runs pinned to it.
+    assert details["FunctionName"] == "Waiter" and details["ExecutedVersion"] == "1"
+    assert ":function:Waiter:1/durable-execution/" in details["DurableExecutionArn"]
     assert json.loads(details["Input"]["Payload"]) == {"seconds": 1}
     child_arn = details["DurableExecutionArn"]
     # The target ran as an execution of its own: visible, listable, with its history.

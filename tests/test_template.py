@@ -57,6 +57,7 @@ def test_globals_merge_under_each_function() -> None:
         durable=True,
         execution_timeout_s=None,
         retention_days=7,
+        logical_id="InheritsFn",
     )
 
     overrides = functions["OverridesFn"]
@@ -161,6 +162,7 @@ def test_defaults_when_properties_are_absent(tmp_path: Path) -> None:
         timeout_s=DEFAULT_TIMEOUT_S,
         environment={},
         durable=False,
+        logical_id="ProcessFn",
     )
 
 
@@ -203,7 +205,7 @@ def test_every_short_form_tag_loads(tmp_path: Path) -> None:
     # Loads, and the tags sit in a property perdure does not read.
     assert list(load_template(path)) == ["ProcessFn"]
 
-    from perdure.template import _CfnLoader
+    from perdure.template_yaml import _CfnLoader
 
     loaded = yaml.load(path.read_text(), Loader=_CfnLoader)
     tag_values = loaded["Resources"]["ProcessFn"]["Properties"]["Tags"]
@@ -401,25 +403,40 @@ def test_lambda_zipfile_code(tmp_path: Path) -> None:
     expect_error(path, "resource Fn: Code.ZipFile (inline code) is not supported")
 
 
-def test_unresolvable_environment_value(tmp_path: Path) -> None:
+def test_ref_to_a_table_without_a_name_is_its_logical_id(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     extra = "Resources:\n  Table:\n    Type: AWS::DynamoDB::Table\n"
     body = one_function(
         "Handler: app.handler\nEnvironment:\n  Variables:\n    TABLE: !Ref Table"
     ).replace("Resources:\n", "", 1)
     path = write(tmp_path, extra + body)
-    expect_error(
-        path,
-        "resource ProcessFn: Environment.Variables.TABLE cannot be resolved",
-        "!Ref Table (AWS::DynamoDB::Table) has no local value",
-    )
+    with caplog.at_level(logging.WARNING, logger="perdure.template"):
+        fn = load_template(path)["ProcessFn"]
+    assert fn.environment == {"TABLE": "Table"}
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "Environment.Variables.TABLE: !Ref Table (AWS::DynamoDB::Table, not run by perdure)" in warnings[0]
+    assert "built from its logical id" in warnings[0] and "--env-vars" in warnings[0]
+    # --env-vars wins, and then nothing is guessed.
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="perdure.template"):
+        fn = load_template(path, env_overrides={"ProcessFn": {"TABLE": "real-orders"}})["ProcessFn"]
+    assert fn.environment == {"TABLE": "real-orders"}
+    assert not [r for r in caplog.records if r.levelno == logging.WARNING]
 
 
 @pytest.mark.parametrize(
     ("value", "fragment"),
     [
-        ("!GetAtt Queue.Arn", "!GetAtt Queue.Arn has no local value"),
+        ("!GetAtt Queue.Arn", "!GetAtt Queue.Arn: no resource named Queue"),
+        ("!GetAtt ProcessFn.Nope", "!GetAtt ProcessFn.Nope has no local value"),
         ("!Ref Nowhere", "!Ref Nowhere: no parameter with a Default"),
-        ("!Ref NoDefault", "!Ref NoDefault: no parameter with a Default"),
+        (
+            "!Ref NoDefault",
+            "parameter NoDefault has no Default and no value: "
+            "pass --parameter-overrides NoDefault=VALUE",
+        ),
         ('!Sub "${Nowhere}-x"', "!Ref Nowhere"),
         ("!ImportValue shared", '{Fn::ImportValue: "shared"} cannot be resolved locally'),
         ("!If [Unknown, a, b]", "condition 'Unknown' is not defined"),

@@ -20,12 +20,15 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from perdure.arns import parse_qualified_name
 from perdure.debug_api import debug_routes
 from perdure.engine import ACCOUNT, MAX_INPUT_BYTES, REGION, Engine, function_arn
 from perdure.errors import InvalidParameterValue, RequestTooLarge, ResourceNotFound, ServiceError
+from perdure.lambda_functions_api import FunctionsApi
 from perdure.runtime import Runtime
 from perdure.store.base import ExecutionRow, TransientStoreError
 from perdure.validation import ValidationError, check_value, echo, validate_body
+from perdure.versions import executed_version
 from perdure.waiting import DEFAULT_MAX_WAITING, SyncWaiters
 
 log = logging.getLogger("perdure.api")
@@ -151,7 +154,7 @@ def execution_summary(row: ExecutionRow) -> dict[str, Any]:
     out: dict[str, Any] = {
         "DurableExecutionArn": row.arn,
         "DurableExecutionName": row.name,
-        "FunctionArn": f"{function_arn(row.function_name)}:$LATEST",
+        "FunctionArn": f"{function_arn(row.function_name)}:{executed_version(row.version)}",
         "Status": row.status,
         "StartTimestamp": row.start_ms,
     }
@@ -162,7 +165,7 @@ def execution_summary(row: ExecutionRow) -> dict[str, Any]:
 
 def execution_detail(row: ExecutionRow, include_data: bool = True) -> dict[str, Any]:
     out = execution_summary(row)
-    out["Version"] = "$LATEST"
+    out["Version"] = executed_version(row.version)
     out["DurableConfig"] = {"RetentionPeriodInDays": row.retention_days}
     pause = json.loads(row.pause) if row.pause else {}
     if row.timeout_s:
@@ -184,6 +187,18 @@ def execution_detail(row: ExecutionRow, include_data: bool = True) -> dict[str, 
     if row.error is not None:
         out["Error"] = json.loads(row.error)
     return out
+
+
+def qualified_name(function: str, qualifier: str | None) -> str:
+    """The function a path names, with the ``Qualifier`` query parameter applied (it
+    must agree with a qualifier the name already has)."""
+    function_name(function)  # a 4xx for what is no function name or ARN of this server
+    name, own = parse_qualified_name(function)
+    if not qualifier:
+        return function
+    if own is not None and own != qualifier:
+        raise InvalidParameterValue(f"The qualifier {own!r} in {function!r} does not match Qualifier {qualifier!r}")
+    return f"{name}:{qualifier}"
 
 
 class LambdaApi:
@@ -208,6 +223,7 @@ class LambdaApi:
             ("GET", re.compile(r"^/2025-12-01/durable-executions/(?P<id>.+)$"), self.get_execution),
             ("GET", re.compile(r"^/ping$"), self.ping),
             *debug_routes(self),  # perdure's own: export, rerun, skip a timer
+            *FunctionsApi(self.runtime, self._json, self._run).routes(),
         ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -300,7 +316,7 @@ class LambdaApi:
         return JSONResponse({"status": "ok", "functions": sorted(self.engine.functions)})
 
     async def invoke(self, request: Request, function: str, _op: str) -> Response:
-        name = function_name(function)
+        name = qualified_name(function, _first(self._params(request), "Qualifier"))
         body = await self._body(request)
         text: str | None = None
         if body.strip():
@@ -312,14 +328,14 @@ class LambdaApi:
         invocation_type = request.headers.get("x-amz-invocation-type", "RequestResponse")
         if invocation_type not in ("RequestResponse", "Event", "DryRun"):
             raise InvalidParameterValue(f"Unsupported X-Amz-Invocation-Type {invocation_type!r}")
-        self.engine.function(name)
+        await self._run(self.engine.function, name)
         if invocation_type == "DryRun":
             return Response(status_code=204)
         execution_name = request.headers.get("x-amz-durable-execution-name")
         if execution_name is not None and not re.fullmatch(r"[a-zA-Z0-9_-]{1,64}", execution_name):
             raise InvalidParameterValue("X-Amz-Durable-Execution-Name must be 1-64 characters of [a-zA-Z0-9_-]")
         row, _ = await self._run(self.engine.start_execution, name, text, execution_name)
-        headers = {"X-Amz-Durable-Execution-Arn": row.arn, "X-Amz-Executed-Version": "$LATEST"}
+        headers = {"X-Amz-Durable-Execution-Arn": row.arn, "X-Amz-Executed-Version": executed_version(row.version)}
         if invocation_type == "Event":
             return Response(status_code=202, headers=headers)
         closed = await self.waiters.wait(row.arn, self._read_execution, lambda: _client_gone(request))

@@ -34,6 +34,7 @@ def debug_routes(api: LambdaApi) -> list[Route]:
         data = await _json_object(api, request)
         from_op = _optional_text(data, "FromOperation")
         name = _optional_text(data, "Name")
+        version = _optional_text(data, "Version")
         if name is not None and not re.fullmatch(r"[a-zA-Z0-9_-]{1,64}", name):
             raise InvalidParameterValue("Name must be 1-64 characters of [a-zA-Z0-9_-]")
         text = _optional_text(data, "Input")
@@ -42,7 +43,9 @@ def debug_routes(api: LambdaApi) -> list[Route]:
                 json.loads(text)
             except json.JSONDecodeError as exc:
                 raise InvalidParameterValue(f"Input is not valid JSON: {exc}") from exc
-        result = await api._run(lambda: rerun_execution(api.engine, arn, from_op, input_payload=text, name=name))
+        result = await api._run(lambda: rerun_execution(
+            api.engine, arn, from_op, input_payload=text, name=name, version=version,
+        ))
         api.runtime.poke()
         return JSONResponse(rerun_summary(result), status_code=201)
 

@@ -28,8 +28,10 @@ from perdure.errors import (
 )
 from perdure.functions import FunctionSpec
 from perdure.history import error_payload, make_event, payload, strip_payloads
+from perdure.snapshots import cache_dir_for
 from perdure.store.base import ExecutionRow, Store, Timer, Transaction
-from perdure.template import parse_function_name
+from perdure.store.versions import ANY_VERSION
+from perdure.versions import Target, Versions
 
 REGION = "us-east-1"
 ACCOUNT = "000000000000"
@@ -55,8 +57,8 @@ def function_arn(function_name: str) -> str:
     return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{function_name}"
 
 
-def execution_arn(function_name: str, name: str, execution_id: str) -> str:
-    return f"{function_arn(function_name)}:{VERSION}/durable-execution/{name}/{execution_id}"
+def execution_arn(function_name: str, name: str, execution_id: str, qualifier: str = VERSION) -> str:
+    return f"{function_arn(function_name)}:{qualifier}/durable-execution/{name}/{execution_id}"
 
 
 def invocation_failure_delay_s(failures: int) -> float:
@@ -75,6 +77,7 @@ class Invocation:
     deadline_ms: int
     operations: list[dict[str, Any]]
     next_marker: str
+    version: int | None = None  # the function version the execution is pinned to
 
     def event(self) -> dict[str, Any]:
         return {
@@ -200,6 +203,7 @@ class Engine:
     def __init__(self, store: Store, functions: dict[str, FunctionSpec] | None = None) -> None:
         self.store = store
         self.functions: dict[str, FunctionSpec] = dict(functions or {})
+        self.versions = Versions(self.functions, cache_dir_for(store.url))
         self._listeners: list[Listener] = []
         self._local = threading.local()
 
@@ -233,10 +237,13 @@ class Engine:
         self._local.pending.append((kind, arn))
 
     def function(self, name: str) -> FunctionSpec:
-        spec = self.functions.get(name)
-        if spec is None:
-            raise ResourceNotFound(f"Function not found: {function_arn(name)}")
-        return spec
+        """The spec a (qualified) function name or ARN runs; raises ResourceNotFound."""
+        return self.resolve(name).spec
+
+    def resolve(self, name: str) -> Target:
+        """The function and version a (qualified) name or ARN means (``perdure.versions``)."""
+        with self._transaction() as tx:
+            return self.versions.resolve(tx, name)
 
     # -- control plane -------------------------------------------------------------
 
@@ -244,11 +251,12 @@ class Engine:
         """Start (or, for a known execution name with the same input, find) an execution.
 
         A function without DurableConfig is run once as a plain Lambda handler."""
-        spec = self.function(function_name)
         if input_payload is not None and len(input_payload.encode()) > MAX_INPUT_BYTES:
             raise InvalidParameterValue(f"Input payload is larger than {MAX_INPUT_BYTES} bytes")
         with self._transaction() as tx:
-            row = self._new_execution(tx, spec, input_payload, name, now_ms())
+            target = self.versions.resolve(tx, function_name)
+            function_name = target.spec.name
+            row = self._new_execution(tx, target.spec, input_payload, name, now_ms(), version=target.version)
             if row is None:
                 assert name is not None
                 existing = tx.find_execution(function_name, name)
@@ -262,13 +270,14 @@ class Engine:
 
     def _new_execution(
         self, tx: Transaction, spec: FunctionSpec, input_payload: str | None, name: str | None, now: int,
-        parent: tuple[str, str] | None = None,
+        parent: tuple[str, str] | None = None, version: int | None = None,
     ) -> ExecutionRow | None:
-        """Insert an execution with its EXECUTION operation; None if the name is taken."""
+        """Insert an execution with its EXECUTION operation; None if the name is taken.
+        ``version``: the function version it is pinned to (its ARN names it)."""
         execution_id = uuid.uuid4().hex
         name = name or execution_id
         timeout_s = int(spec.execution_timeout_s) if spec.execution_timeout_s else None
-        arn = execution_arn(spec.name, name, execution_id)
+        arn = execution_arn(spec.name, name, execution_id, VERSION if version is None else str(version))
         row = ExecutionRow(
             arn=arn, function_name=spec.name, name=name, status="RUNNING",
             input=input_payload, result=None, error=None, start_ms=now, end_ms=None,
@@ -276,7 +285,7 @@ class Engine:
             # (see _release_children), so its result arrives between invocations.
             timeout_s=timeout_s, retention_days=spec.retention_days, ready_ms=None if parent else now,
             parent_arn=parent[0] if parent else None, parent_op=parent[1] if parent else None,
-            plain=0 if spec.durable else 1,
+            plain=0 if spec.durable else 1, version=version,
         )
         if not tx.insert_execution(row):
             return None
@@ -319,7 +328,7 @@ class Engine:
         return events, next_marker
 
     def list_executions(self, function_name: str, statuses: Sequence[str], started_after_ms: int | None, started_before_ms: int | None, name: str | None, marker: str | None, max_items: int | None, reverse: bool) -> tuple[list[ExecutionRow], str | None]:
-        self.function(function_name)
+        function_name = self.function(function_name).name
         limit = _page_size(max_items, 1000)
         after: tuple[int, str] | None = None
         if marker:
@@ -590,11 +599,15 @@ class Engine:
         """Start the execution a CHAINED_INVOKE names, in the caller's transaction."""
         request = op.pop("_invoke")
         target = request["FunctionName"]
-        spec = None
-        with suppress(ValueError):  # not a function name or ARN: reported as not found
-            spec = self.functions.get(parse_function_name(target))
+        resolved: Target | None = None
+        with suppress(ResourceNotFound, InvalidParameterValue):  # reported as not found
+            resolved = self.versions.resolve(batch.tx, target)
+        spec = resolved.spec if resolved else None
         fx = tr.Effects()
-        started: dict[str, Any] = {"FunctionName": target, "Input": payload(request.get("Input")), "ExecutedVersion": VERSION}
+        started: dict[str, Any] = {
+            "FunctionName": target, "Input": payload(request.get("Input")),
+            "ExecutedVersion": resolved.qualifier if resolved else VERSION,
+        }
         if request.get("TenantId"):
             started["TenantId"] = request["TenantId"]
         if spec is None:
@@ -603,7 +616,10 @@ class Engine:
             batch.put(tr.complete_invoke(op, "FAILED", batch.now, fx, error=error))
             batch.apply(fx)
             return
-        child = self._new_execution(batch.tx, spec, request.get("Input"), None, batch.now, parent=(batch.row.arn, op["Id"]))
+        assert resolved is not None
+        child = self._new_execution(
+            batch.tx, spec, request.get("Input"), None, batch.now, parent=(batch.row.arn, op["Id"]), version=resolved.version,
+        )
         assert child is not None  # a fresh uuid name cannot be taken
         started["DurableExecutionArn"] = child.arn
         op["_child"] = child.arn
@@ -655,16 +671,17 @@ class Engine:
 
     # -- scheduling ----------------------------------------------------------------
 
-    def claim(self, functions: Sequence[str] | None, limit: int, owner: str, lease_ms: int | None = None) -> list[Invocation]:
-        """Take up to ``limit`` executions that are due for an invocation. With ``lease_ms``
-        the owner must renew its lease within that time, or lose the invocation."""
+    def claim(self, functions: Sequence[str] | None, limit: int, owner: str, lease_ms: int | None = None, version: int | None = ANY_VERSION) -> list[Invocation]:
+        """Take up to ``limit`` executions that are due for an invocation (of one function
+        ``version`` only, when given). With ``lease_ms`` the owner must renew its lease
+        within that time, or lose the invocation."""
         claimed: list[Invocation] = []
         if limit <= 0:
             return claimed
         now = now_ms()
         with self._transaction() as tx:
-            for row in tx.ready_executions(now, functions, limit):
-                spec = self.functions.get(row.function_name)
+            for row in tx.ready_executions(now, functions, limit, version):
+                spec = self.versions.spec(tx, row.function_name, row.version)
                 if spec is None:
                     continue
                 invocation_id = uuid.uuid4().hex
@@ -683,6 +700,7 @@ class Engine:
                     token=token, deadline_ms=now + timeout_ms,
                     operations=[tr.public(op) for _, op in page[:STATE_PAGE]],
                     next_marker=str(page[STATE_PAGE - 1][0]) if len(page) > STATE_PAGE else "",
+                    version=row.version,
                 ))
         return claimed
 
@@ -801,7 +819,7 @@ class Engine:
         its lease (the process or its machine died): recorded as failed, as on AWS."""
         batch = _Batch(tx, row, now, self._notify)
         if row.invocation_deadline_ms is not None and row.invocation_deadline_ms <= now:
-            spec = self.functions.get(row.function_name)
+            spec = self.versions.spec(tx, row.function_name, row.version)
             timeout = spec.timeout_s if spec else 0
             error = {"ErrorType": "Sandbox.Timedout", "ErrorMessage": f"Task timed out after {timeout:.2f} seconds"}
         else:
@@ -853,6 +871,11 @@ class Engine:
     def ready_functions(self) -> list[str]:
         with self._transaction() as tx:
             return tx.ready_functions(now_ms())
+
+    def ready_function_versions(self) -> list[tuple[str, int | None]]:
+        """(function, version) pairs with executions due for an invocation."""
+        with self._transaction() as tx:
+            return tx.ready_function_versions(now_ms())
 
     def next_wakeup_ms(self, functions: Sequence[str] | None = None) -> int | None:
         with self._transaction() as tx:

@@ -14,7 +14,14 @@ class FunctionSpec:
     """One deployable function, as read from a SAM template or built in code.
 
     ``handler`` is ``module.function`` (Lambda style, dots) or ``module:function``;
-    ``code_uri`` is put on ``sys.path`` before the module is imported.
+    ``code_uri`` is put on ``sys.path`` before the module is imported, then each of
+    ``layers`` (a layer's directory, and its ``python/`` subdirectory when it has one,
+    as Lambda puts ``/opt/python`` on the path).
+
+    ``name`` is what the function answers to (a template's ``FunctionName``, else its
+    logical id); ``logical_id`` is the template's resource id, which also names it.
+    ``version`` is ``$LATEST`` for the function as the template describes it, or the
+    number of a published version, whose ``code_uri`` is that version's snapshot.
     """
 
     name: str
@@ -25,6 +32,22 @@ class FunctionSpec:
     durable: bool = True
     execution_timeout_s: float | None = None
     retention_days: int = DEFAULT_RETENTION_DAYS
+    logical_id: str | None = None
+    layers: tuple[Path, ...] = ()
+    log_group: str | None = None  # LoggingConfig.LogGroup (default /aws/lambda/<name>)
+    log_format: str = "Text"  # LoggingConfig.LogFormat: Text or JSON
+    auto_publish_alias: str | None = None
+    description: str = ""
+    version: str = "$LATEST"
+
+    @property
+    def log_group_name(self) -> str:
+        return self.log_group or f"/aws/lambda/{self.name}"
+
+    @property
+    def key(self) -> str:
+        """``name:version``: what a worker process is bound to."""
+        return f"{self.name}:{self.version}"
 
     @property
     def module_and_attr(self) -> tuple[str, str]:

@@ -78,18 +78,20 @@ def reusable(operations: list[dict[str, Any]], target: dict[str, Any] | None) ->
 
 def rerun_execution(
     engine: Engine, arn: str, from_operation: str | None = None, *,
-    input_payload: str | None = None, name: str | None = None,
+    input_payload: str | None = None, name: str | None = None, version: str | None = None,
 ) -> Rerun:
     """Start a new execution that reuses the recorded results before ``from_operation``
     (all succeeded operations when None) and runs the rest. ``input_payload`` replaces
-    the recorded input when given."""
+    the recorded input when given. ``version`` (a number, an alias or ``$LATEST``, the
+    default: the newest) is the function version the rerun is pinned to."""
     if input_payload is not None and len(input_payload.encode()) > MAX_INPUT_BYTES:
         raise InvalidParameterValue(f"Input payload is larger than {MAX_INPUT_BYTES} bytes")
     with engine._transaction() as tx:
         source = tx.get_execution(arn, lock=False)
         if source is None:
             raise ResourceNotFound(f"Durable execution not found: {arn}")
-        spec = engine.function(source.function_name)
+        resolved = engine.versions.resolve(tx, f"{source.function_name}:{version}" if version else source.function_name)
+        spec = resolved.spec
         if not spec.durable:
             raise InvalidParameterValue(f"{source.function_name} is not a durable function: there is nothing to reuse")
         operations = [tr.public(op) for _, op in tx.operations_page(arn, 0, 1 << 30)]
@@ -102,7 +104,7 @@ def rerun_execution(
                   if e.get("Id") in reused_by_id and e["EventType"] not in _SKIPPED_EVENTS]
         now = engine_module.now_ms()  # looked up per call: perdure.testing moves it
         new_input = source.input if input_payload is None else input_payload
-        row = engine._new_execution(tx, spec, new_input, name, now)
+        row = engine._new_execution(tx, spec, new_input, name, now, version=resolved.version)
         if row is None:
             raise ResourceConflict(f"Durable execution {name} of {source.function_name} already exists")
         row = tx.get_execution(row.arn) or row

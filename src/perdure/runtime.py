@@ -33,6 +33,7 @@ from perdure.engine import Engine, Invocation, now_ms
 from perdure.functions import FunctionSpec
 from perdure.store import open_store
 from perdure.store.base import ExecutionRow
+from perdure.versions import VersionKeeper
 from perdure.worker import worker_main
 
 log = logging.getLogger("perdure.runtime")
@@ -55,7 +56,7 @@ EARLY_EXIT_S = 5.0  # a worker process that dies this young, idle, is replaced a
 class _Process:
     proc: BaseProcess
     conn: Connection
-    function: str | None = None
+    function: str | None = None  # the function version it is bound to (FunctionSpec.key)
     inflight: dict[str, tuple[str, int]] = field(default_factory=dict)  # invocation -> (arn, deadline)
     draining: bool = False
     started: float = field(default_factory=time.monotonic)
@@ -104,6 +105,8 @@ class Runtime:
         # None: the store cannot hear other processes (SQLite: this runtime is alone).
         self._listening: bool | None = None
         self.engine.add_listener(self._on_engine_event)
+        self.keeper = VersionKeeper(self.store, self.engine.versions.cache)
+        self.add_close_listener(lambda _arn: self.keeper.closed())  # old versions may be unused now
 
     # -- public API ----------------------------------------------------------------
 
@@ -121,9 +124,11 @@ class Runtime:
         self._thread.start()
         threading.Thread(target=self._maintain, name="perdure-maintenance", daemon=True).start()
         threading.Thread(target=self._retain, name="perdure-retention", daemon=True).start()
+        self.keeper.start()
 
     def stop(self) -> None:
         self._stopping.set()
+        self.keeper.stop()
         self.poke()
         if self._thread is not None:
             self._thread.join(timeout=10)
@@ -230,8 +235,7 @@ class Runtime:
 
     def _hosts(self, arn: str) -> bool:
         function = arn.split(":function:", 1)[-1].split(":", 1)[0]
-        hosted = self.hosted if self.hosted is not None else self.engine.functions
-        return function in hosted
+        return self.hosted is None or function in self.hosted
 
     def _release_waiters(self, arn: str) -> None:
         with self._waiters_lock:
@@ -393,15 +397,17 @@ class Runtime:
             free = self._free_slots()
             if free == 0:
                 return
-            hosted = self.hosted if self.hosted is not None else self.engine.functions
             more = False  # a function filled its room: it may have more ready work
-            for function in self.engine.ready_functions():
-                if function not in hosted:
+            # Each version runs in processes of its own (its code, its environment).
+            for function, version in self.engine.ready_function_versions():
+                if self.hosted is not None and function not in self.hosted:
                     continue
-                room = self._room_for(function)
+                if version is None and function not in self.engine.functions:
+                    continue  # unpublished code of a function this runtime was not given
+                room = self._room_for(f"{function}:{'$LATEST' if version is None else version}")
                 if room == 0:
                     continue
-                claimed = self.engine.claim([function], room, self.owner, lease_ms=self.lease_ms)
+                claimed = self.engine.claim([function], room, self.owner, lease_ms=self.lease_ms, version=version)
                 for invocation in claimed:
                     self._send(invocation)
                 more = more or len(claimed) == room
@@ -414,12 +420,18 @@ class Runtime:
         return bound + idle
 
     def _send(self, invocation: Invocation) -> None:
-        spec = self.engine.functions[invocation.function_name]
-        candidates = [p for p in self._procs if not p.draining and p.function == spec.name and len(p.inflight) < self.threads]
+        spec = self.engine.versions.materialize(self.store, invocation.function_name, invocation.version)
+        if spec is None:  # its version's code is gone: recorded like a handler that cannot load
+            self.engine.fail_invocation(invocation.arn, invocation.invocation_id, {
+                "ErrorType": "Runtime.ImportModuleError",
+                "ErrorMessage": f"{invocation.function_name} version {invocation.version} is not available",
+            })
+            return
+        candidates = [p for p in self._procs if not p.draining and p.function == spec.key and len(p.inflight) < self.threads]
         if not candidates:
             candidates = [p for p in self._procs if not p.draining and not p.inflight]
         target = min(candidates, key=lambda p: len(p.inflight))
-        target.function = spec.name
+        target.function = spec.key
         target.served = True
         target.inflight[invocation.invocation_id] = (invocation.arn, invocation.deadline_ms)
         try:

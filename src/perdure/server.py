@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import uvicorn
@@ -19,6 +19,7 @@ from perdure.functions import FunctionSpec
 from perdure.guard import RequestGuard
 from perdure.runtime import LEASE_S, Runtime
 from perdure.store import redact
+from perdure.versions import publish_all
 from perdure.waiting import DEFAULT_MAX_WAITING
 
 log = logging.getLogger("perdure.server")
@@ -38,16 +39,23 @@ def run_server(
     auth: AuthConfig | None = None,
     allowed_hosts: Sequence[str] = (),
     tls: tuple[str, str] | None = None,
+    on_start: Callable[[Runtime], None] | None = None,
 ) -> None:
     """Serve until interrupted. Blocks. ``auth``: the credentials requests must be
     signed with (None: no authentication); ``allowed_hosts``: ``Host`` names served
-    besides loopback ones; ``tls``: (certificate file, key file) to serve HTTPS."""
+    besides loopback ones; ``tls``: (certificate file, key file) to serve HTTPS.
+    First publishes a new version of each function whose code or settings changed
+    since its newest version; ``on_start`` is called with the started runtime
+    (``perdure serve --watch`` starts its watcher there)."""
     logging.basicConfig(
         level=os.environ.get("PERDURE_LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     runtime = Runtime(db_url, functions, processes=workers, threads=threads, lease_s=lease_s)
+    publish_all(runtime.store, functions)  # executions run on immutable snapshots
     runtime.start()
+    if on_start is not None:
+        on_start(runtime)
     log.info(
         "perdure: %d function(s), %s, database %s, %s://%s:%d, %s", len(functions),
         f"{workers} worker process(es)" if workers else "no workers here", redact(db_url),

@@ -63,10 +63,32 @@ class LambdaContext:
         sys.stdout.write(msg)
 
 
+def code_paths(spec: FunctionSpec) -> list[str]:
+    """What goes on ``sys.path`` for a function: its code, then its layers (and their
+    ``python/`` directories, as Lambda puts ``/opt/python`` on the path)."""
+    paths = [str(spec.code_uri)] if spec.code_uri is not None else []
+    for layer in spec.layers:
+        paths.extend(str(p) for p in (layer / "python", layer) if p.is_dir())
+    return paths
+
+
+def forget_code(spec: FunctionSpec) -> None:
+    """Drop a function version's directories from ``sys.path`` and the modules imported
+    from them, so another version's modules of the same names import afresh."""
+    roots = code_paths(spec)
+    sys.path[:] = [p for p in sys.path if p not in roots]
+    for name, module in list(sys.modules.items()):
+        origin = getattr(module, "__file__", None) or ""
+        if origin and any(origin.startswith(root + os.sep) for root in roots):
+            del sys.modules[name]
+    importlib.invalidate_caches()
+
+
 def load_handler(spec: FunctionSpec) -> Handler:
     module_name, attr = spec.module_and_attr
-    if spec.code_uri is not None and str(spec.code_uri) not in sys.path:
-        sys.path.insert(0, str(spec.code_uri))
+    for path in reversed(code_paths(spec)):
+        if path not in sys.path:
+            sys.path.insert(0, path)
     module = importlib.import_module(module_name)
     handler = getattr(module, attr, None)
     if not callable(handler):
@@ -105,17 +127,25 @@ class Worker:
         self._send = send
         self._handlers: dict[str, Handler] = {}
         self._base_env = dict(os.environ)
-        self._bound: str | None = None
+        self._bound: FunctionSpec | None = None
 
     def bind(self, spec: FunctionSpec) -> None:
-        """Give the process this function's environment (only done while idle)."""
-        if self._bound == spec.name:
+        """Give the process this function version's environment and code (only done
+        while idle: a process runs one function version at a time)."""
+        if self._bound is not None and self._bound.key == spec.key:
             return
+        if self._bound is not None and code_paths(self._bound) != code_paths(spec):
+            forget_code(self._bound)  # another version's code: its modules import afresh
+            self._handlers.clear()
         os.environ.clear()
         os.environ.update(self._base_env)
         os.environ.update(spec.environment)
         os.environ["AWS_LAMBDA_FUNCTION_NAME"] = spec.name
-        self._bound = spec.name
+        os.environ["AWS_LAMBDA_FUNCTION_VERSION"] = spec.version
+        os.environ["AWS_LAMBDA_LOG_GROUP_NAME"] = spec.log_group_name
+        if spec.log_format == "JSON":
+            os.environ["AWS_LAMBDA_LOG_FORMAT"] = "JSON"
+        self._bound = spec
 
     def run(self, invocation: Invocation, spec: FunctionSpec) -> None:
         try:
@@ -136,14 +166,16 @@ class Worker:
 
     def _invoke(self, invocation: Invocation, spec: FunctionSpec) -> Outcome:
         try:
-            handler = self._handlers.get(spec.name)
+            handler = self._handlers.get(spec.key)
             if handler is None:
-                handler = self._handlers[spec.name] = load_handler(spec)
+                handler = self._handlers[spec.key] = load_handler(spec)
             context = LambdaContext(
                 aws_request_id=invocation.invocation_id,
                 function_name=spec.name,
-                invoked_function_arn=function_arn(spec.name),
+                invoked_function_arn=f"{function_arn(spec.name)}:{spec.version}",
                 deadline_ms=invocation.deadline_ms,
+                function_version=spec.version,
+                log_group_name=spec.log_group_name,
             )
             if not spec.durable:
                 return self._invoke_plain(handler, invocation, context)

@@ -91,6 +91,8 @@ def register(commands: Any, client: argparse.ArgumentParser) -> None:
                        "(default: reuse every operation that succeeded)")
     rerun.add_argument("--input", metavar="JSON", help="new input (default: the recorded one)")
     rerun.add_argument("--name", metavar="NAME", help="name of the new execution")
+    rerun.add_argument("--version", metavar="VERSION",
+                       help="function version (number or alias) to run on (default: the newest)")
     rerun.set_defaults(handler=_cmd_rerun)
 
 
@@ -203,6 +205,8 @@ def _cmd_rerun(args: argparse.Namespace) -> int:
         body["Input"] = args.input
     if args.name:
         body["Name"] = args.name
+    if args.version:
+        body["Version"] = args.version
     try:
         answer = _request(args, "POST", _execution_path(args.arn, "rerun"), body)
     except ServerError as exc:

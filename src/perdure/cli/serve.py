@@ -74,6 +74,12 @@ def register(commands: Any, client: argparse.ArgumentParser) -> None:
         help="synchronous invokes that may wait for their execution at once; more get "
         "TooManyRequestsException (default 1000)",
     )
+    serve.add_argument(
+        "--watch",
+        action="store_true",
+        help="publish a new version of a function within a second of a saved change "
+        "(running executions stay on their versions; needs perdure[watch])",
+    )
     add_fleet_options(serve)
     add_template_options(serve)
     add_security_options(serve)
@@ -131,15 +137,31 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     from perdure.server import run_server  # lazily: client commands never import it
 
+    on_start = None
+    if args.watch:
+        try:
+            import watchfiles  # noqa: F401
+        except ImportError:
+            fail("perdure serve --watch needs watchfiles: pip install 'perdure[watch]'")
+        from perdure.watch import Watcher
+
+        template = _find_template(args.template)
+        on_start = Watcher(template, lambda: _load_functions(args)).start
     sizing = _given(
         workers=0 if args.no_workers else args.workers,
         threads=args.threads,
         lease_s=args.lease_seconds,
         max_waiting_invokes=args.max_waiting_invokes,
     )
-    run_server(
-        functions=functions, db_url=db_url, host=args.host, port=args.port, **sizing, **security
-    )
+    from perdure.snapshots import SnapshotError
+
+    try:
+        run_server(
+            functions=functions, db_url=db_url, host=args.host, port=args.port, on_start=on_start,
+            **sizing, **security,
+        )
+    except SnapshotError as exc:  # publishing the template's functions failed
+        fail(str(exc))
     return 0
 
 
@@ -151,7 +173,9 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     _require_shared_db(db_url, "worker")
     hosted = None
     if args.functions:
+        logical = {spec.logical_id: name for name, spec in functions.items() if spec.logical_id}
         hosted = [name.strip() for name in args.functions.split(",") if name.strip()]
+        hosted = [logical.get(name, name) if name not in functions else name for name in hosted]
         unknown = [name for name in hosted if name not in functions]
         if unknown or not hosted:
             fail(

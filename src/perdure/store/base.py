@@ -19,6 +19,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
+from perdure.store.versions import VersionTransaction
+
 EXECUTION_COLUMNS = (
     "arn",
     "function_name",
@@ -52,6 +54,7 @@ EXECUTION_COLUMNS = (
     "plain",
     "lease_expires_ms",
     "pause",
+    "version",
 )
 
 
@@ -94,6 +97,7 @@ class ExecutionRow:
     plain: int = 0  # 1: a non-durable function run once for a chained invoke
     lease_expires_ms: int | None = None  # the running invocation's owner must renew by then
     pause: str | None = None  # JSON: the pause request, while PAUSING or PAUSED
+    version: int | None = None  # the function version it runs on (None: unpublished code)
 
     def values(self) -> tuple[Any, ...]:
         return tuple(getattr(self, c) for c in EXECUTION_COLUMNS)
@@ -114,8 +118,9 @@ class Timer:
     due_ms: int
 
 
-class Transaction(Protocol):
-    """Reads and writes inside one database transaction."""
+class Transaction(VersionTransaction, Protocol):
+    """Reads and writes inside one database transaction (function versions and
+    aliases: ``perdure.store.versions``)."""
 
     def get_execution(self, arn: str, *, lock: bool = True) -> ExecutionRow | None:
         """The execution, locked for update until the transaction ends (unless ``lock``
@@ -214,9 +219,13 @@ class Transaction(Protocol):
     def get_callback(self, callback_id: str) -> tuple[str, str] | None:
         """(arn, op_id) of a callback id."""
 
-    def ready_executions(self, now_ms: int, functions: Sequence[str] | None, limit: int) -> list[ExecutionRow]:
+    def ready_executions(
+        self, now_ms: int, functions: Sequence[str] | None, limit: int, version: int | None = -1
+    ) -> list[ExecutionRow]:
         """Executions due for an invocation and not being invoked, locked for claiming;
-        rows another transaction holds are skipped, so no two claims get the same one."""
+        rows another transaction holds are skipped, so no two claims get the same one.
+        ``version``: only those running on that function version (None: on none; the
+        default, -1: any)."""
 
     def ready_functions(self, now_ms: int) -> list[str]:
         """Functions that have executions due for an invocation."""

@@ -9,6 +9,7 @@ from typing import Any
 
 from perdure.store import sql
 from perdure.store.base import EXECUTION_COLUMNS, ExecutionRow, SchemaError, Timer, iter_chunks
+from perdure.store.versions import ANY_VERSION, VersionQueries
 
 TERMINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "CANCELLED", "TIMED_OUT", "STOPPED"})
 
@@ -51,7 +52,7 @@ def migrate(cur: Any, dialect: Dialect, where: str, up_to: int = sql.SCHEMA_VERS
     return found
 
 
-class SqlTransaction:
+class SqlTransaction(VersionQueries):
     """Implements ``perdure.store.base.Transaction`` on a DB-API cursor."""
 
     def __init__(self, cursor: Any, dialect: Dialect) -> None:
@@ -258,7 +259,9 @@ class SqlTransaction:
         row = self._one(sql.GET_CALLBACK, (callback_id,))
         return (row[0], row[1]) if row else None
 
-    def ready_executions(self, now_ms: int, functions: Sequence[str] | None, limit: int) -> list[ExecutionRow]:
+    def ready_executions(
+        self, now_ms: int, functions: Sequence[str] | None, limit: int, version: int | None = ANY_VERSION
+    ) -> list[ExecutionRow]:
         query = sql.READY_EXECUTIONS
         params: list[Any] = [now_ms]
         if functions is not None:
@@ -266,6 +269,11 @@ class SqlTransaction:
                 return []
             query += f" AND function_name IN ({self._marks(functions)})"
             params.extend(functions)
+        if version is None:
+            query += " AND version IS NULL"
+        elif version != ANY_VERSION:
+            query += " AND version = ?"
+            params.append(version)
         query = self._claiming(query + " ORDER BY ready_ms LIMIT ?")
         params.append(limit)
         return [ExecutionRow.from_row(r) for r in self._exec(query, params).fetchall()]
