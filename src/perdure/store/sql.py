@@ -31,14 +31,12 @@ def migrations() -> list[tuple[int, str, list[str]]]:
         statements = [s.strip() for s in text.split(";") if s.strip()]
         found.append((int(match.group(1)), match.group(2), statements))
     found.sort()
-    numbers = [v for v, _, _ in found]
-    # Numbered in order, each once; a gap is allowed while branches that each add a
-    # migration are merged.
-    assert len(set(numbers)) == len(numbers) and numbers[0] == 1, "migrations must be numbered 1, 2, ... once each"
+    # 1..n without gaps: a database at version k has exactly migrations 1..k applied.
+    assert [v for v, _, _ in found] == list(range(1, len(found) + 1)), "migrations must be numbered 1..n"
     return found
 
 
-SCHEMA_VERSION = migrations()[-1][0]
+SCHEMA_VERSION = len(migrations())
 
 _COLS = ", ".join(EXECUTION_COLUMNS)
 
