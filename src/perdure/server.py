@@ -15,6 +15,7 @@ from perdure.api import LambdaApi
 from perdure.auth import AuthConfig, Authenticator, SigV4Middleware, store_callback_resolver
 from perdure.connections import MAX_HEAD_BYTES, DeadlineH11Protocol
 from perdure.functions import FunctionSpec
+from perdure.gateway import Gateway
 from perdure.guard import RequestGuard
 from perdure.runtime import LEASE_S, Runtime
 from perdure.store import redact
@@ -57,7 +58,7 @@ def run_server(
     api = LambdaApi(runtime, max_waiting_invokes=max_waiting_invokes)
     try:
         uvicorn.run(
-            build_app(api, runtime, auth, allowed_hosts, host), host=host, port=port,
+            build_app(Gateway(api, runtime), runtime, auth, allowed_hosts, host), host=host, port=port,
             log_level="warning", access_log=False, timeout_keep_alive=75,
             http=DeadlineH11Protocol, h11_max_incomplete_event_size=MAX_HEAD_BYTES,
             # Callers still waiting on a synchronous invoke when asked to stop are cut off

@@ -31,6 +31,8 @@ from aws_durable_execution_sdk_python.execution import (
 from perdure.client import EngineServiceClient
 from perdure.engine import Engine, Invocation, Outcome, function_arn
 from perdure.functions import FunctionSpec
+from perdure.logs import capture
+from perdure.logs.sink import LogSink
 from perdure.store import TransientStoreError, open_store
 
 log = logging.getLogger("perdure.worker")
@@ -99,8 +101,9 @@ def error_of(exc: BaseException) -> dict[str, Any]:
 
 
 class Worker:
-    def __init__(self, engine: Engine, send: Callable[[tuple[Any, ...]], None]) -> None:
+    def __init__(self, engine: Engine, send: Callable[[tuple[Any, ...]], None], logs: LogSink | None = None) -> None:
         self.engine = engine
+        self.logs = logs
         self.client = EngineServiceClient(engine)
         self._send = send
         self._handlers: dict[str, Handler] = {}
@@ -119,7 +122,12 @@ class Worker:
 
     def run(self, invocation: Invocation, spec: FunctionSpec) -> None:
         try:
-            outcome = self._invoke(invocation, spec)
+            if self.logs is None:
+                outcome = self._invoke(invocation, spec)
+            else:
+                with capture.invocation(invocation.arn, invocation.invocation_id, spec.name, self.logs.add):
+                    outcome = self._invoke(invocation, spec)
+                self.logs.flush(invocation.arn)  # its lines are stored before its end is
             for delay in COMPLETE_RETRY_DELAYS_S:  # the database may be restarting
                 try:
                     self.engine.complete_invocation(invocation.arn, invocation.invocation_id, outcome)
@@ -181,7 +189,9 @@ def worker_main(conn: Connection, db_url: str, threads: int, functions: dict[str
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(level=os.environ.get("PERDURE_LOG_LEVEL", "WARNING"))
+    capture.install(os.environ.get("AWS_LAMBDA_LOG_LEVEL", "INFO").upper())
     store = open_store(db_url)
+    logs = LogSink(store)
     # Every function of the deployment: handlers start chained invokes of the others.
     engine = Engine(store, functions)
     lock = threading.Lock()
@@ -191,7 +201,7 @@ def worker_main(conn: Connection, db_url: str, threads: int, functions: dict[str
             conn.send(message)
 
     engine.add_listener(lambda kind, arn: send(("event", kind, arn)))
-    worker = Worker(engine, send)
+    worker = Worker(engine, send, logs)
     pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="invocation")
     try:
         while True:
@@ -211,4 +221,5 @@ def worker_main(conn: Connection, db_url: str, threads: int, functions: dict[str
                 break
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
+        logs.close()
         store.close()
