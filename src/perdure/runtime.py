@@ -31,6 +31,7 @@ from typing import Any
 
 from perdure.engine import Engine, Invocation, now_ms
 from perdure.functions import FunctionSpec
+from perdure.logs.sink import recover_orphan_spools, recover_worker_logs
 from perdure.store import open_store
 from perdure.store.base import ExecutionRow
 from perdure.worker import worker_main
@@ -110,6 +111,7 @@ class Runtime:
     def start(self) -> None:
         if self._thread is not None:
             return
+        recover_orphan_spools(self.store, self.db_url)  # log lines of workers that died with us
         recovered = self.engine.recover_orphans(self._owner_is_dead)
         if recovered:
             log.warning("re-running %d invocation(s) whose process on this machine had died", recovered)
@@ -318,6 +320,7 @@ class Runtime:
             return
         self._procs.remove(p)
         p.proc.join(timeout=1)
+        recover_worker_logs(self.store, self.db_url, p.proc.pid or 0)
         self._fail_inflight(p, f"Runtime exited with error: exit status {p.proc.exitcode}")
         p.conn.close()
         # One that dies at once (the database is down while it starts) is replaced after

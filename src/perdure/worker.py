@@ -32,7 +32,7 @@ from perdure.client import EngineServiceClient
 from perdure.engine import Engine, Invocation, Outcome, function_arn
 from perdure.functions import FunctionSpec
 from perdure.logs import capture
-from perdure.logs.sink import LogSink
+from perdure.logs.sink import LogSink, spool_path
 from perdure.store import TransientStoreError, open_store
 
 log = logging.getLogger("perdure.worker")
@@ -191,7 +191,7 @@ def worker_main(conn: Connection, db_url: str, threads: int, functions: dict[str
     logging.basicConfig(level=os.environ.get("PERDURE_LOG_LEVEL", "WARNING"))
     capture.install(os.environ.get("AWS_LAMBDA_LOG_LEVEL", "INFO").upper())
     store = open_store(db_url)
-    logs = LogSink(store)
+    logs = LogSink(store, spool=spool_path(db_url, os.getpid()))
     # Every function of the deployment: handlers start chained invokes of the others.
     engine = Engine(store, functions)
     lock = threading.Lock()

@@ -8,15 +8,27 @@ sees the invocation finished finds its lines. Each execution keeps at most ``lim
 records (``$PERDURE_LOG_LIMIT``, default 10,000): past that a truncation marker is
 stored once and the rest is counted as dropped. Memory is bounded too: while the
 database cannot take records, at most ``max_pending`` wait and the rest are dropped.
+
+A process can die with records still in memory (a handler that crashes its process
+right after logging, as Lambda's at-most-once examples do). So each record is also
+appended, unbuffered, to the process's spool file before it waits; once stored, its
+execution's records up to it are marked done there. When the supervisor sees a worker
+process die, ``recover_spool`` stores what that process's spool holds beyond its marks
+(and, at start, what spools of processes that died with a previous server hold).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
+import tempfile
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
 
 from perdure.logs.capture import iso_ms
 from perdure.store.base import Store
@@ -37,6 +49,85 @@ def configured_limit() -> int:
     except ValueError:
         log.warning("PERDURE_LOG_LIMIT=%r is not a number; using %d", raw, DEFAULT_LIMIT)
         return DEFAULT_LIMIT
+
+
+def spool_dir(db_url: str) -> Path:
+    digest = hashlib.sha256(db_url.encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / "perdure-log-spool" / digest
+
+
+def spool_path(db_url: str, pid: int) -> Path:
+    return spool_dir(db_url) / f"{pid}.jsonl"
+
+
+def _record_json(n: int, arn: str, function_name: str, r: NewLogRecord) -> bytes:
+    fields = [r.ts_ms, r.level, r.request_id, r.operation_id, r.operation_name, r.replay, r.body]
+    return json.dumps({"n": n, "arn": arn, "fn": function_name, "r": fields}, default=str).encode() + b"\n"
+
+
+def recover_spool(store: Store, path: Path) -> int:
+    """Store the records a dead process's spool holds beyond its done marks, then
+    remove it; returns how many were stored."""
+    try:
+        lines = path.read_bytes().splitlines()
+    except FileNotFoundError:
+        return 0
+    done: dict[str, int] = {}
+    records: list[tuple[int, str, str, NewLogRecord]] = []
+    for line in lines:
+        try:
+            item: Any = json.loads(line)
+            if "done" in item:
+                done[item["done"]] = max(done.get(item["done"], 0), int(item["upto"]))
+            else:
+                ts, level, request_id, op_id, op_name, replay, body = item["r"]
+                records.append((int(item["n"]), item["arn"], item["fn"], NewLogRecord(
+                    int(ts), level, request_id, op_id, op_name, bool(replay), body)))
+        except (ValueError, KeyError, TypeError):
+            continue  # a line cut short by the death
+    by_execution: dict[str, tuple[str, list[NewLogRecord]]] = {}
+    for n, arn, function_name, record in records:
+        if n > done.get(arn, 0):
+            by_execution.setdefault(arn, (function_name, []))[1].append(record)
+    stored = 0
+    if by_execution:
+        limit = configured_limit()
+        with store.transaction() as tx:
+            for arn, (function_name, pending) in by_execution.items():
+                stored += tx.append_logs(arn, function_name, pending, limit, truncation_marker(arn, limit))[0]
+    path.unlink(missing_ok=True)
+    return stored
+
+
+def recover_worker_logs(store: Store, db_url: str, pid: int) -> None:
+    """After worker process ``pid`` died: store what its spool holds (never raises)."""
+    try:
+        recovered = recover_spool(store, spool_path(db_url, pid))
+        if recovered:
+            log.info("stored %d log record(s) a dead worker process had not written", recovered)
+    except Exception as exc:
+        log.warning("could not recover the log spool of worker process %d: %s", pid, exc)
+
+
+def recover_orphan_spools(store: Store, db_url: str) -> int:
+    """Recover the spools of processes (of this database) that are gone."""
+    stored = 0
+    directory = spool_dir(db_url)
+    if not directory.is_dir():
+        return 0
+    for path in directory.glob("*.jsonl"):
+        try:
+            os.kill(int(path.stem), 0)
+            continue  # alive
+        except (ValueError, PermissionError):
+            continue
+        except ProcessLookupError:
+            pass
+        try:
+            stored += recover_spool(store, path)
+        except Exception as exc:
+            log.warning("could not recover log spool %s: %s", path, exc)
+    return stored
 
 
 def truncation_marker(arn: str, limit: int) -> NewLogRecord:
@@ -61,6 +152,7 @@ class LogSink:
         batch: int = DEFAULT_BATCH,
         max_pending: int = DEFAULT_MAX_PENDING,
         on_dropped: Callable[[int], None] | None = None,
+        spool: Path | None = None,
     ) -> None:
         self.store = store
         self.limit = limit  # None: $PERDURE_LOG_LIMIT of the function the process runs
@@ -69,8 +161,13 @@ class LogSink:
         self.max_pending = max_pending
         self.dropped = 0
         self._on_dropped = on_dropped
-        self._pending: dict[str, tuple[str, list[NewLogRecord]]] = {}
+        self._pending: dict[str, tuple[str, list[tuple[int, NewLogRecord]]]] = {}
         self._count = 0
+        self._n = 0
+        self._spool: IO[bytes] | None = None
+        if spool is not None:
+            spool.parent.mkdir(parents=True, exist_ok=True)
+            self._spool = open(spool, "ab", buffering=0)  # noqa: SIM115 - closed in close()
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()  # one flush at a time keeps an execution's order
         self._wake = threading.Event()
@@ -86,7 +183,10 @@ class LogSink:
             entry = self._pending.get(arn)
             if entry is None:
                 entry = self._pending[arn] = (function_name, [])
-            entry[1].append(record)
+            self._n += 1
+            if self._spool is not None:
+                self._spool.write(_record_json(self._n, arn, function_name, record))
+            entry[1].append((self._n, record))
             self._count += 1
             full = self._count >= self.batch
         if full:
@@ -105,13 +205,14 @@ class LogSink:
             if taken:
                 self._write(taken)
 
-    def _write(self, taken: dict[str, tuple[str, list[NewLogRecord]]]) -> None:
+    def _write(self, taken: dict[str, tuple[str, list[tuple[int, NewLogRecord]]]]) -> None:
         try:
             limit = self.limit or configured_limit()
             with self.store.transaction() as tx:
                 dropped = 0
                 for arn, (function_name, records) in taken.items():
-                    _, lost = tx.append_logs(arn, function_name, records, limit, truncation_marker(arn, limit))
+                    plain = [r for _, r in records]
+                    _, lost = tx.append_logs(arn, function_name, plain, limit, truncation_marker(arn, limit))
                     dropped += lost
         except Exception as exc:
             # The database is away: keep them for the next flush, within the bound.
@@ -126,9 +227,16 @@ class LogSink:
                     entry[1][:0] = kept
                     self._count += len(kept)
             return
-        if dropped:
-            with self._lock:
+        with self._lock:
+            if dropped:
                 self._drop(dropped)
+            if self._spool is not None:
+                if self._count == 0:
+                    self._spool.truncate(0)  # everything is stored: start the spool again
+                else:
+                    for arn, (_, records) in taken.items():
+                        mark = {"done": arn, "upto": records[-1][0]}
+                        self._spool.write(json.dumps(mark).encode() + b"\n")
 
     def _drop(self, n: int) -> None:
         self.dropped += n
@@ -149,3 +257,9 @@ class LogSink:
         self._wake.set()
         self._thread.join(timeout=5)
         self.flush()
+        if self._spool is not None:
+            with self._lock:
+                if self._count == 0:
+                    Path(self._spool.name).unlink(missing_ok=True)
+                self._spool.close()
+                self._spool = None
