@@ -26,10 +26,12 @@ def run_worker(
     functions: dict[str, FunctionSpec],
     db_url: str,
     hosted: Sequence[str] | None = None,
+    metrics: tuple[str, int] | None = None,
     **sizing: Any,
 ) -> None:
     """Run until SIGTERM or SIGINT. ``sizing``: ``processes``, ``threads``, ``lease_s``
-    (``Runtime``'s defaults where not given). Blocks."""
+    (``Runtime``'s defaults where not given); ``metrics``: (host, port) to answer
+    ``GET /metrics`` on. Blocks."""
     logging.basicConfig(
         level=os.environ.get("PERDURE_LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -38,6 +40,11 @@ def run_worker(
     stop = threading.Event()
     previous = {signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGTERM, signal.SIGINT)}
     runtime.start()
+    if metrics is not None:
+        from perdure.metrics import RuntimeMetrics
+
+        RuntimeMetrics(runtime).serve(metrics[1], metrics[0])
+        log.info("perdure worker: metrics at http://%s:%d/metrics", *metrics)
     names = ", ".join(sorted(hosted if hosted is not None else functions))
     log.info("perdure worker %s: %s; database %s", runtime.owner, names, redact(db_url))
     try:

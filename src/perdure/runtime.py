@@ -104,6 +104,7 @@ class Runtime:
         self._respawn_delay = 0.0
         # None: the store cannot hear other processes (SQLite: this runtime is alone).
         self._listening: bool | None = None
+        self._observers: list[Callable[[str, str, dict[str, Any]], None]] = []
         self.engine.add_listener(self._on_engine_event)
 
     # -- public API ----------------------------------------------------------------
@@ -185,6 +186,23 @@ class Runtime:
         store, in another process). It runs on an internal thread and must not block."""
         self._close_listeners.append(listener)
 
+    def add_observer(self, observer: Callable[[str, str, dict[str, Any]], None]) -> None:
+        """Call ``observer(kind, arn, details)`` when an execution closes ("closed") and
+        when a worker process reports an invocation's end ("invocation": function,
+        outcome, duration_s, checkpoints, log_dropped). Metrics use it."""
+        self._observers.append(observer)
+
+    def slots(self) -> tuple[int, int]:
+        """(busy, total) invocation slots of this runtime's worker processes."""
+        return sum(len(p.inflight) for p in self._procs), self.threads * len(self._procs)
+
+    def _observe(self, kind: str, arn: str, details: dict[str, Any]) -> None:
+        for observer in self._observers:
+            try:
+                observer(kind, arn, details)
+            except Exception:
+                log.exception("observer failed")
+
     def poke(self) -> None:
         """Wake the loop (thread-safe)."""
         with self._wake_lock, suppress(OSError):
@@ -217,6 +235,7 @@ class Runtime:
     def _announce(self, kind: str, arn: str) -> None:
         if kind == "closed":
             self._release_waiters(arn)
+            self._observe(kind, arn, {})
         self.store.notify(kind, arn)
 
     def _on_notification(self, kind: str, arn: str) -> None:
@@ -308,7 +327,9 @@ class Runtime:
             while p.conn.poll():
                 message = p.conn.recv()
                 if message[0] == "done":
-                    p.inflight.pop(message[1], None)
+                    arn, _ = p.inflight.pop(message[1], (None, 0))
+                    if arn is not None and len(message) > 2:
+                        self._observe("invocation", arn, {"function": p.function, **message[2]})
                 elif message[0] == "event":
                     self._announce(message[1], message[2])
         except (EOFError, OSError):

@@ -17,6 +17,7 @@ from perdure.connections import MAX_HEAD_BYTES, DeadlineH11Protocol
 from perdure.functions import FunctionSpec
 from perdure.gateway import Gateway
 from perdure.guard import RequestGuard
+from perdure.metrics import RuntimeMetrics
 from perdure.runtime import LEASE_S, Runtime
 from perdure.store import redact
 from perdure.waiting import DEFAULT_MAX_WAITING
@@ -58,7 +59,7 @@ def run_server(
     api = LambdaApi(runtime, max_waiting_invokes=max_waiting_invokes)
     try:
         uvicorn.run(
-            build_app(Gateway(api, runtime), runtime, auth, allowed_hosts, host), host=host, port=port,
+            build_app(Gateway(api, runtime, RuntimeMetrics(runtime)), runtime, auth, allowed_hosts, host), host=host, port=port,
             log_level="warning", access_log=False, timeout_keep_alive=75,
             http=DeadlineH11Protocol, h11_max_incomplete_event_size=MAX_HEAD_BYTES,
             # Callers still waiting on a synchronous invoke when asked to stop are cut off

@@ -33,6 +33,7 @@ from perdure.engine import Engine, Invocation, Outcome, function_arn
 from perdure.functions import FunctionSpec
 from perdure.logs import capture
 from perdure.logs.sink import LogSink, spool_path
+from perdure.stats import InvocationStats
 from perdure.store import TransientStoreError, open_store
 
 log = logging.getLogger("perdure.worker")
@@ -105,6 +106,9 @@ class Worker:
         self.engine = engine
         self.logs = logs
         self.client = EngineServiceClient(engine)
+        self.stats = InvocationStats()
+        self.client.checkpoint = self.stats.timed(self.client.checkpoint)  # type: ignore[method-assign]
+        self._dropped = 0
         self._send = send
         self._handlers: dict[str, Handler] = {}
         self._base_env = dict(os.environ)
@@ -121,6 +125,8 @@ class Worker:
         self._bound = spec.name
 
     def run(self, invocation: Invocation, spec: FunctionSpec) -> None:
+        started = time.monotonic()
+        outcome: Outcome | None = None
         try:
             if self.logs is None:
                 outcome = self._invoke(invocation, spec)
@@ -140,7 +146,18 @@ class Worker:
         except Exception:  # the database failed: the invocation's lease runs out, it is re-run
             log.exception("could not record the end of invocation %s", invocation.invocation_id)
         finally:
-            self._send(("done", invocation.invocation_id))
+            self._send(("done", invocation.invocation_id, self._report(invocation, outcome, started)))
+
+    def _report(self, invocation: Invocation, outcome: Outcome | None, started: float) -> dict[str, Any]:
+        """How the invocation went, for the supervisor's metrics."""
+        dropped = self.logs.dropped if self.logs is not None else 0
+        new_drops, self._dropped = dropped - self._dropped, dropped
+        return {
+            "outcome": outcome.status if outcome is not None else "ERROR",
+            "duration_s": time.monotonic() - started,
+            "checkpoints": self.stats.take(invocation.arn),
+            "log_dropped": new_drops,
+        }
 
     def _invoke(self, invocation: Invocation, spec: FunctionSpec) -> Outcome:
         try:

@@ -242,6 +242,9 @@ class Transaction(Protocol):
     def log_functions(self) -> dict[str, int]:
         """Functions with stored records, and how many."""
 
+    def ready_depth(self, now_ms: int) -> dict[str, int]:
+        """Executions due for an invocation and not being invoked, by function (metrics)."""
+
 
 class Store(Protocol):
     """A database holding executions. Thread-safe; each thread gets its own connection."""

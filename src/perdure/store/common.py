@@ -10,6 +10,7 @@ from typing import Any
 from perdure.store import sql
 from perdure.store.base import EXECUTION_COLUMNS, ExecutionRow, SchemaError, Timer, iter_chunks
 from perdure.store.logs import LogsTransactionMixin
+from perdure.store.stats import StatsTransactionMixin
 
 TERMINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "CANCELLED", "TIMED_OUT", "STOPPED"})
 
@@ -52,7 +53,7 @@ def migrate(cur: Any, dialect: Dialect, where: str, up_to: int = sql.SCHEMA_VERS
     return found
 
 
-class SqlTransaction(LogsTransactionMixin):
+class SqlTransaction(LogsTransactionMixin, StatsTransactionMixin):
     """Implements ``perdure.store.base.Transaction`` on a DB-API cursor."""
 
     def __init__(self, cursor: Any, dialect: Dialect) -> None:
