@@ -168,7 +168,7 @@ def test_cloudwatch_and_cloudformation_apis_answer_like_aws(tmp_path: Path) -> N
         detail = cfn.describe_stack_resource(StackName="any", LogicalResourceId="Chatty")["StackResourceDetail"]
         assert detail["PhysicalResourceId"] == "Chatty" and detail["ResourceType"] == "AWS::Lambda::Function"
         resources = cfn.describe_stack_resources(StackName="any")["StackResources"]
-        assert sorted(r["LogicalResourceId"] for r in resources) == ["Chatty", "Noisy"]
+        assert sorted(r["LogicalResourceId"] for r in resources) == ["Caller", "Chatty", "Noisy"]
         with pytest.raises(ClientError) as missing:
             cfn.describe_stack_resource(StackName="any", LogicalResourceId="Nope")
         assert missing.value.response["Error"]["Code"] == "ValidationError"
@@ -176,7 +176,7 @@ def test_cloudwatch_and_cloudformation_apis_answer_like_aws(tmp_path: Path) -> N
 
         logs = client("logs", server.url)
         groups = [g["logGroupName"] for g in logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/")["logGroups"]]
-        assert groups == ["/aws/lambda/Chatty", "/aws/lambda/Noisy"]
+        assert groups == ["/aws/lambda/Caller", "/aws/lambda/Chatty", "/aws/lambda/Noisy"]
         with pytest.raises(ClientError) as unknown:
             logs.filter_log_events(logGroupName="/aws/lambda/Nope")
         assert unknown.value.response["Error"]["Code"] == "ResourceNotFoundException"

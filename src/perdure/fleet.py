@@ -18,6 +18,7 @@ from typing import Any
 from perdure.functions import FunctionSpec
 from perdure.runtime import Runtime
 from perdure.store import redact
+from perdure.tracing import install as install_tracing
 
 log = logging.getLogger("perdure.fleet")
 
@@ -40,6 +41,7 @@ def run_worker(
     stop = threading.Event()
     previous = {signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGTERM, signal.SIGINT)}
     runtime.start()
+    tracing = install_tracing(runtime)  # when OTEL_EXPORTER_OTLP_ENDPOINT is set
     if metrics is not None:
         from perdure.metrics import RuntimeMetrics
 
@@ -51,6 +53,8 @@ def run_worker(
         stop.wait()
     finally:
         log.info("perdure worker %s: stopping", runtime.owner)
+        if tracing is not None:
+            tracing.close()
         runtime.stop()
         for signum, handler in previous.items():
             signal.signal(signum, handler)

@@ -20,6 +20,7 @@ from perdure.guard import RequestGuard
 from perdure.metrics import RuntimeMetrics
 from perdure.runtime import LEASE_S, Runtime
 from perdure.store import redact
+from perdure.tracing import install as install_tracing
 from perdure.waiting import DEFAULT_MAX_WAITING
 
 log = logging.getLogger("perdure.server")
@@ -49,6 +50,7 @@ def run_server(
     )
     runtime = Runtime(db_url, functions, processes=workers, threads=threads, lease_s=lease_s)
     runtime.start()
+    tracing = install_tracing(runtime)  # when OTEL_EXPORTER_OTLP_ENDPOINT is set
     log.info(
         "perdure: %d function(s), %s, database %s, %s://%s:%d, %s", len(functions),
         f"{workers} worker process(es)" if workers else "no workers here", redact(db_url),
@@ -69,6 +71,8 @@ def run_server(
             **ssl,
         )
     finally:
+        if tracing is not None:
+            tracing.close()
         runtime.stop()
 
 

@@ -55,3 +55,9 @@ def noisy(event: Any, context: DurableContext) -> int:
         return int(event["lines"])
 
     return context.step(spam, name="spam")
+
+
+@durable_execution
+def caller(event: Any, context: DurableContext) -> Any:
+    """Calls Noisy through a chained invoke (its trace joins this one)."""
+    return context.invoke("Noisy", {"lines": 2}, name="call-noisy")
