@@ -4,6 +4,7 @@ APIs of ``perdure serve`` (stock boto3 clients)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -140,8 +141,11 @@ def test_bounded_per_execution_with_a_truncation_marker(tmp_path: Path) -> None:
     server = Serve(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path / "server.log", "--workers", "1", template=TEMPLATE).start()
     try:
         lam = client("lambda", server.url)
-        response = lam.invoke(FunctionName="Noisy", Payload=b'{"lines": 120}')  # its PERDURE_LOG_LIMIT is 50
+        response = lam.invoke(FunctionName="Noisy", Payload=b'{"lines": 120}', LogType="Tail")  # its PERDURE_LOG_LIMIT is 50
         assert json.loads(response["Payload"].read()) == 120
+        tail = base64.b64decode(response["LogResult"]).decode()  # the last 4 KB, as Lambda's Tail
+        assert len(tail.encode()) <= 4096 and '"truncated": true' in tail.replace('":true', '": true')
+        assert tail.rstrip("\n").rsplit("\n", 1)[-1].startswith("{") and "line 48" in tail
         arn = response["ResponseMetadata"]["HTTPHeaders"]["x-amz-durable-execution-arn"]
         logs = client("logs", server.url)
         events = logs.filter_log_events(logGroupName="/aws/lambda/Noisy")["events"]
@@ -157,6 +161,7 @@ def test_bounded_per_execution_with_a_truncation_marker(tmp_path: Path) -> None:
             logGroupName="/aws/lambda/Noisy", logStreamName=streams[0]["logStreamName"], nextToken=page["nextForwardToken"], limit=20
         )
         assert json.loads(following["events"][0]["message"])["message"] == "line 20"
+        assert "LogResult" not in lam.invoke(FunctionName="Noisy", Payload=b'{"lines": 1}')
     finally:
         server.stop()
 

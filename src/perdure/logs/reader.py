@@ -173,6 +173,20 @@ def execution_rows(store: Store, arn: str) -> list[LogRow]:
         after = page[-1].seq
 
 
+def tail_text(store: Store, arn: str, max_bytes: int = 4096) -> str:
+    """The last ``max_bytes`` of an execution's log as lines of JSON (Invoke's LogType=Tail)."""
+    lines: list[str] = []
+    size = 0
+    for row in reversed(execution_rows(store, arn)):
+        line = message_of(row) + "\n"
+        size += len(line.encode())
+        lines.append(line)
+        if size >= max_bytes:
+            break
+    text = "".join(reversed(lines)).encode()
+    return text[-max_bytes:].decode(errors="ignore")
+
+
 def get_events(
     store: Store,
     function_name: str,
