@@ -173,7 +173,7 @@ def test_cloudwatch_and_cloudformation_apis_answer_like_aws(tmp_path: Path) -> N
         detail = cfn.describe_stack_resource(StackName="any", LogicalResourceId="Chatty")["StackResourceDetail"]
         assert detail["PhysicalResourceId"] == "Chatty" and detail["ResourceType"] == "AWS::Lambda::Function"
         resources = cfn.describe_stack_resources(StackName="any")["StackResources"]
-        assert sorted(r["LogicalResourceId"] for r in resources) == ["Caller", "Chatty", "Noisy"]
+        assert sorted(r["LogicalResourceId"] for r in resources) == ["Caller", "Chatty", "Fanout", "Noisy"]
         with pytest.raises(ClientError) as missing:
             cfn.describe_stack_resource(StackName="any", LogicalResourceId="Nope")
         assert missing.value.response["Error"]["Code"] == "ValidationError"
@@ -181,7 +181,7 @@ def test_cloudwatch_and_cloudformation_apis_answer_like_aws(tmp_path: Path) -> N
 
         logs = client("logs", server.url)
         groups = [g["logGroupName"] for g in logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/")["logGroups"]]
-        assert groups == ["/aws/lambda/Caller", "/aws/lambda/Chatty", "/aws/lambda/Noisy"]
+        assert groups == ["/aws/lambda/Caller", "/aws/lambda/Chatty", "/aws/lambda/Fanout", "/aws/lambda/Noisy"]
         with pytest.raises(ClientError) as unknown:
             logs.filter_log_events(logGroupName="/aws/lambda/Nope")
         assert unknown.value.response["Error"]["Code"] == "ResourceNotFoundException"
@@ -232,3 +232,30 @@ def test_store_bounds_and_numbers_records(db_url: str) -> None:
         assert [r.body["message"] for r in rows] == ["m0", "m1", "m2", "m3", "truncated"]
     finally:
         store.close()
+
+
+def test_concurrent_invocations_in_one_process_keep_their_lines(tmp_path: Path) -> None:
+    """Several executions at once in one worker process, each printing from map branches
+    (the SDK's threads): every line lands in its own execution, none is lost."""
+    server = Serve(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path / "server.log", "--workers", "1", template=TEMPLATE).start()
+    try:
+        lam = client("lambda", server.url)
+        arns = {
+            tag: lam.invoke(FunctionName="Fanout", InvocationType="Event", Payload=json.dumps({"tag": tag}).encode())["DurableExecutionArn"]
+            for tag in ("alpha", "beta", "gamma")
+        }
+        for arn in arns.values():
+            assert wait_for_status(lam, arn)["Status"] == "SUCCEEDED"
+        logs = client("logs", server.url)
+        for tag, arn in arns.items():
+            events = logs.filter_log_events(logGroupName="/aws/lambda/Fanout", filterPattern=f'{{ $.durableExecutionArn = "{arn}" }}')["events"]
+            records = [json.loads(e["message"]) for e in events]
+            lines = [r["message"] for r in records if "message" in r]
+            assert all(line.startswith(tag) for line in lines), lines
+            assert sorted(lines) == sorted(
+                [f"{tag} item {v} line {n}" for v in range(4) for n in range(5)]
+                + [f"{tag} item {v} logged {n}" for v in range(4) for n in range(5)]
+            )
+            assert {r["operationName"] for r in records} == {f"work-{v}" for v in range(4)}
+    finally:
+        server.stop()

@@ -61,3 +61,21 @@ def noisy(event: Any, context: DurableContext) -> int:
 def caller(event: Any, context: DurableContext) -> Any:
     """Calls Noisy through a chained invoke (its trace joins this one)."""
     return context.invoke("Noisy", {"lines": 2}, name="call-noisy")
+
+
+@durable_execution
+def fanout(event: Any, context: DurableContext) -> int:
+    """A map whose items print and log concurrently (in the SDK's branch threads)."""
+    tag = event["tag"]
+
+    def item(child: DurableContext, value: int, index: int, items: Any) -> int:
+        def work(step_context: StepContext) -> int:
+            for n in range(5):
+                print(f"{tag} item {value} line {n}")
+                app_log.info(f"{tag} item {value} logged {n}")
+            return value
+
+        return child.step(work, name=f"work-{value}")
+
+    results = context.map(list(range(4)), item, name="items")
+    return sum(results.get_results())

@@ -92,6 +92,8 @@ def _cmd_logs(args: argparse.Namespace) -> int:
 
     def action(lambda_api: Any) -> int:
         logs_api = lambda_client(server_url(args), read_timeout=READ_TIMEOUT_S, attempts=2, service="logs")
+        if args.arn:  # an unknown execution is an error, not an empty log
+            lambda_api.get_durable_execution(DurableExecutionArn=args.arn)
         seen: set[str] = set()
         since = start_ms
         while True:
