@@ -259,3 +259,30 @@ def test_concurrent_invocations_in_one_process_keep_their_lines(tmp_path: Path) 
             assert {r["operationName"] for r in records} == {f"work-{v}" for v in range(4)}
     finally:
         server.stop()
+
+
+def test_spool_keeps_what_a_dead_process_had_not_written(db_url: str, tmp_path: Path) -> None:
+    from perdure.logs.sink import LogSink, recover_spool
+
+    store = open_store(db_url)
+    spool = tmp_path / "spool.jsonl"
+    try:
+        sink = LogSink(store, limit=100, interval_s=3600, batch=10_000, spool=spool)
+
+        def record(i: int) -> NewLogRecord:
+            return NewLogRecord(1000 + i, "INFO", "r", None, None, False, {"message": f"m{i}"})
+
+        for i in range(3):
+            sink.add("arn:a", "F", record(i))
+        sink.flush("arn:a")  # stored, and marked done in the spool
+        for i in range(3, 5):
+            sink.add("arn:a", "F", record(i))
+        sink.add("arn:b", "F", record(9))
+        # The process dies here: nothing else is flushed. Its supervisor recovers the rest.
+        assert recover_spool(store, spool) == 3
+        assert not spool.exists()
+        with store.transaction() as tx:
+            assert [r.body["message"] for r in tx.execution_logs("arn:a", 0, 100)] == ["m0", "m1", "m2", "m3", "m4"]
+            assert [r.body["message"] for r in tx.execution_logs("arn:b", 0, 100)] == ["m9"]
+    finally:
+        store.close()

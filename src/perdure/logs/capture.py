@@ -314,6 +314,14 @@ class _Stream(io.TextIOBase):
     def writable(self) -> bool:
         return True
 
+    @property
+    def buffer(self) -> Any:
+        """The real stream's bytes: written to directly, it is not captured."""
+        return getattr(self._original, "buffer", None)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._original, name)
+
 
 _installed = False
 

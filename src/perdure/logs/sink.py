@@ -40,6 +40,7 @@ DEFAULT_LIMIT = 10_000
 DEFAULT_INTERVAL_S = 0.25
 DEFAULT_BATCH = 500
 DEFAULT_MAX_PENDING = 100_000
+SPOOL_COMPACT_BYTES = 8 * 1024 * 1024  # past this, the spool is rewritten with what still waits
 
 
 def configured_limit() -> int:
@@ -233,6 +234,11 @@ class LogSink:
             if self._spool is not None:
                 if self._count == 0:
                     self._spool.truncate(0)  # everything is stored: start the spool again
+                elif os.fstat(self._spool.fileno()).st_size > SPOOL_COMPACT_BYTES:
+                    self._spool.truncate(0)  # keep only what still waits
+                    for arn, (function_name, records) in self._pending.items():
+                        for n, record in records:
+                            self._spool.write(_record_json(n, arn, function_name, record))
                 else:
                     for arn, (_, records) in taken.items():
                         mark = {"done": arn, "upto": records[-1][0]}
