@@ -338,7 +338,10 @@ def install(application_level: str = "INFO") -> None:
     root = logging.getLogger()
     own_level = root.level
     for handler in root.handlers:
+        # They keep showing what they showed before (the root's former level), minus
+        # what invocations emit, which is captured instead.
         handler.addFilter(_outside_invocations)
+        handler.setLevel(max(handler.level, own_level))
     root.handlers.insert(0, _CaptureHandler())  # first: it marks what it captured
     python_level = {"WARN": "WARNING", "FATAL": "CRITICAL", "TRACE": "DEBUG"}.get(application_level, application_level)
     root.setLevel(python_level if python_level in logging.getLevelNamesMapping() else "INFO")
