@@ -286,3 +286,33 @@ def test_spool_keeps_what_a_dead_process_had_not_written(db_url: str, tmp_path: 
             assert [r.body["message"] for r in tx.execution_logs("arn:b", 0, 100)] == ["m9"]
     finally:
         store.close()
+
+
+def test_logs_apis_behind_authentication(tmp_path: Path) -> None:
+    """With --auth, the CloudWatch Logs and CloudFormation APIs take the same signed keys
+    as the Lambda API, and refuse a key without their actions."""
+    auth = tmp_path / "auth.toml"
+    auth.write_text(
+        '[[credentials]]\naccess_key_id = "AKIAOBSERVER"\nsecret_access_key = "observer-secret-0123456789"\n'
+        'actions = ["lambda:*", "logs:*", "cloudformation:DescribeStackResource*"]\nresources = ["*"]\n'
+        '[[credentials]]\naccess_key_id = "AKIALAMBDAONLY"\nsecret_access_key = "lambda-secret-0123456789"\n'
+        'actions = ["lambda:*"]\nresources = ["*"]\n'
+    )
+    server = Serve(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path / "server.log", "--workers", "1", "--auth", str(auth), template=TEMPLATE).start()
+
+    def signed(service: str, key: str, secret: str) -> Any:
+        return boto3.client(service, endpoint_url=server.url, region_name="us-east-1", aws_access_key_id=key, aws_secret_access_key=secret)
+
+    try:
+        lam = signed("lambda", "AKIAOBSERVER", "observer-secret-0123456789")
+        lam.invoke(FunctionName="Noisy", Payload=b'{"lines": 2}')
+        logs = signed("logs", "AKIAOBSERVER", "observer-secret-0123456789")
+        events = logs.filter_log_events(logGroupName="/aws/lambda/Noisy")["events"]
+        assert [json.loads(e["message"])["message"] for e in events] == ["line 0", "line 1"]
+        cfn = signed("cloudformation", "AKIAOBSERVER", "observer-secret-0123456789")
+        assert cfn.describe_stack_resource(StackName="s", LogicalResourceId="Noisy")["StackResourceDetail"]["PhysicalResourceId"] == "Noisy"
+        with pytest.raises(ClientError) as denied:
+            signed("logs", "AKIALAMBDAONLY", "lambda-secret-0123456789").filter_log_events(logGroupName="/aws/lambda/Noisy")
+        assert denied.value.response["Error"]["Code"] == "AccessDeniedException"
+    finally:
+        server.stop()
