@@ -126,3 +126,32 @@ def test_one_trace_per_execution_over_otlp(receiver: Receiver, db_url: str, tmp_
         assert invoke.trace_id != root.trace_id
     finally:
         server.stop()
+
+
+def test_span_plan_of_a_retried_step() -> None:
+    from perdure.store.base import ExecutionRow
+    from perdure.tracing import plan_spans
+
+    arn = "arn:aws:lambda:us-east-1:000000000000:function:F:$LATEST/durable-execution/n/i"
+    row = ExecutionRow(arn, "F", "n", "SUCCEEDED", None, None, None, 1000, 2000, None, 7)
+
+    def event(kind: str, at: int, **details: Any) -> dict[str, Any]:
+        return {"EventType": kind, "EventId": at, "EventTimestamp": at, "Id": "s1", "Name": "charge", "SubType": "Step", f"{kind}Details": details}
+
+    events = [
+        {"EventType": "ExecutionStarted", "EventId": 1, "EventTimestamp": 1000, "ExecutionStartedDetails": {}},
+        event("StepStarted", 1100),
+        event("StepFailed", 1200, Error={"Payload": {"ErrorType": "Declined"}}, RetryDetails={"CurrentAttempt": 1}),
+        {"EventType": "InvocationCompleted", "EventId": 4, "EventTimestamp": 1250,
+         "InvocationCompletedDetails": {"StartTimestamp": 1050, "EndTimestamp": 1250, "RequestId": "r1"}},
+        event("StepStarted", 1500),
+        event("StepSucceeded", 1600, RetryDetails={"CurrentAttempt": 2}),
+    ]
+    plans = {p.key: p for p in plan_spans(row, events)}
+    assert plans["execution"].start_ms == 1000 and plans["execution"].end_ms == 2000
+    assert plans["invocation r1"].parent_key == "execution" and plans["invocation r1"].start_ms == 1050
+    step = plans["op s1"]
+    assert (step.name, step.start_ms, step.end_ms, step.error) == ("step charge", 1100, 1600, None)
+    first, second = plans["op s1 attempt 1"], plans["op s1 attempt 2"]
+    assert (first.start_ms, first.end_ms, first.error, first.parent_key) == (1100, 1200, "Declined", "op s1")
+    assert (second.start_ms, second.end_ms, second.error) == (1500, 1600, None)
