@@ -9,6 +9,8 @@ import json
 import os
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -189,6 +191,20 @@ def test_cloudwatch_and_cloudformation_apis_answer_like_aws(tmp_path: Path) -> N
             logs.filter_log_events(logGroupName="/aws/lambda/Chatty", filterPattern="{ $.level = }")
         assert bad.value.response["Error"]["Code"] == "InvalidParameterException"
         assert bad.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+        for target, body in (  # what boto3 would refuse before sending: still a clear 400
+            ("DescribeLogGroups", {"limit": -1}),
+            ("FilterLogEvents", {"logGroupName": "/aws/lambda/Chatty", "limit": 0}),
+            ("FilterLogEvents", {"logGroupName": "/aws/lambda/Chatty", "nextToken": "!"}),
+            ("FilterLogEvents", {"logGroupName": 5}),
+        ):
+            request = urllib.request.Request(
+                f"{server.url}/", data=json.dumps(body).encode(), method="POST",
+                headers={"X-Amz-Target": f"Logs_20140328.{target}", "Content-Type": "application/x-amz-json-1.1"},
+            )
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(request, timeout=10)
+            assert refused.value.code == 400
+            assert json.loads(refused.value.read())["__type"] == "InvalidParameterException"
         # The Lambda API is still there beside them.
         assert client("lambda", server.url).list_durable_executions_by_function(FunctionName="Chatty")["DurableExecutions"] == []
     finally:

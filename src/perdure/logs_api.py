@@ -50,6 +50,13 @@ def _int(body: Mapping[str, Any], key: str) -> int | None:
     return value
 
 
+def _limit(body: Mapping[str, Any], most: int) -> int | None:
+    value = _int(body, "limit")
+    if value is not None and not 1 <= value <= most:
+        raise LogsError("InvalidParameterException", f"limit must be between 1 and {most}")
+    return value
+
+
 def _str(body: Mapping[str, Any], key: str) -> str | None:
     value = body.get(key)
     if value is not None and not isinstance(value, str):
@@ -117,7 +124,7 @@ class LogsApi:
             self.store, function, parse(_str(body, "filterPattern")),
             start_ms=_int(body, "startTime"), end_ms=_int(body, "endTime"),
             streams=streams, stream_prefix=_str(body, "logStreamNamePrefix"),
-            next_token=_str(body, "nextToken"), limit=_int(body, "limit"),
+            next_token=_str(body, "nextToken"), limit=_limit(body, 10_000),
         )
         out: dict[str, Any] = {"events": result.events, "searchedLogStreams": []}
         if result.next_token:
@@ -131,7 +138,7 @@ class LogsApi:
             raise LogsError("InvalidParameterException", "logStreamName is required")
         return reader.get_events(
             self.store, function, stream, start_ms=_int(body, "startTime"), end_ms=_int(body, "endTime"),
-            next_token=_str(body, "nextToken"), limit=_int(body, "limit"),
+            next_token=_str(body, "nextToken"), limit=_limit(body, 10_000),
             start_from_head=bool(body.get("startFromHead", False)),
         )
 
@@ -159,7 +166,7 @@ class LogsApi:
 
 def _page(items: list[dict[str, Any]], body: Mapping[str, Any], key: str) -> dict[str, Any]:
     """A page of ``items`` under ``key``; the opaque nextToken is an offset here."""
-    limit = _int(body, "limit") or 50
+    limit = _limit(body, 50) or 50
     token = _str(body, "nextToken")
     if token and not token.isdigit():
         raise LogsError("InvalidParameterException", "The specified nextToken is not valid.")
