@@ -11,6 +11,7 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support import HANDLERS, Process, Serve, free_port, lambda_client
+from tests.test_logs import run_chatty
 
 TEMPLATE = HANDLERS / "logs.yaml"
 
@@ -47,6 +48,10 @@ def test_serve_metrics(tmp_path: Path) -> None:
         assert m["perdure_worker_slots{}"] == 8
         assert m["perdure_worker_slots_busy{}"] == 0
         assert not any(k.startswith("perdure_ready_executions{") for k in m)  # nothing waits
+        run_chatty(server.url, "o-1")  # a 1 s wait: its timer fires, a little late
+        m = scrape(server.url)
+        assert m['perdure_timer_lag_seconds_count{kind="wait"}'] == 1
+        assert 0 <= m['perdure_timer_lag_seconds_sum{kind="wait"}'] < 5
     finally:
         server.stop()
 

@@ -13,6 +13,7 @@ and total worker slots.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -31,6 +32,8 @@ from starlette.types import Receive, Scope, Send
 from perdure.engine import now_ms
 from perdure.runtime import Runtime
 from perdure.store.base import Timer, Transaction
+
+log = logging.getLogger("perdure.metrics")
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0)
@@ -94,13 +97,17 @@ class RuntimeMetrics:
             return row, created
 
         engine.start_execution = start_execution  # type: ignore[method-assign]
-        fire = engine._fire_timer
+        # Timers fire inside the engine's transactions: the one place that sees each.
+        fire = getattr(engine, "_fire_timer", None)
+        if fire is None:
+            log.warning("the engine has no _fire_timer: perdure_timer_lag_seconds stays empty")
+        else:
 
-        def fire_timer(tx: Transaction, timer: Timer, now: int) -> None:
-            self.timer_lag_seconds.labels(timer.kind).observe(max(0, now - timer.due_ms) / 1000)
-            fire(tx, timer, now)
+            def fire_timer(tx: Transaction, timer: Timer, now: int) -> None:
+                self.timer_lag_seconds.labels(timer.kind).observe(max(0, now - timer.due_ms) / 1000)
+                fire(tx, timer, now)
 
-        engine._fire_timer = fire_timer  # type: ignore[method-assign]
+            engine._fire_timer = fire_timer  # type: ignore[method-assign]
         runtime.add_observer(self._observe)
 
     def _observe(self, kind: str, arn: str, details: dict[str, Any]) -> None:
