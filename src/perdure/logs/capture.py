@@ -271,8 +271,9 @@ class _CaptureHandler(logging.Handler):
 
 
 def _outside_invocations(record: logging.LogRecord) -> bool:
-    """Filter for the process's other handlers: records of invocations are captured instead."""
-    return not getattr(record, "_perdure_captured", False)
+    """Filter for the process's other handlers: records of invocations are captured
+    instead, except perdure's own (an invocation that raised), which the operator sees too."""
+    return not getattr(record, "_perdure_captured", False) or record.name.startswith("perdure.")
 
 
 class _Stream(io.TextIOBase):
