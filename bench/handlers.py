@@ -27,3 +27,18 @@ def await_callback(event: Any, context: DurableContext) -> str:
 def wait_one_second(event: Any, context: DurableContext) -> str:
     context.wait(Duration.from_seconds(1))
     return str(context.step(lambda _: "after", name="after"))
+
+
+@durable_execution
+def logged_sequential(event: Any, context: DurableContext) -> int:
+    """``sequential``, each step logging one line through its step context's logger."""
+    total = 0
+    steps = int(event["steps"])
+    for i in range(steps):
+
+        def step(step_context: Any, i: int = i) -> int:
+            step_context.logger.info("step %d of %d", i, steps)
+            return i
+
+        total += context.step(step, name=f"s{i}")
+    return total

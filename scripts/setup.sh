@@ -41,7 +41,7 @@ deps="pyproject.toml podscribe/pyproject.toml scripts/setup.sh"
 if [ ! -f "$stamp" ] || [ -n "$(find $deps -newer "$stamp" 2>/dev/null)" ]; then
   echo "setup: installing perdure and podscribe into .venv"
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-  .venv/bin/python -m pip install -q -e ".[test,postgres,watch]" -e "./podscribe[test]"
+  .venv/bin/python -m pip install -q -e ".[test,postgres,watch,otel]" -e "./podscribe[test]"
   # Resemblyzer ships the speaker-encoder weights podscribe runs in numpy; its declared
   # dependencies would pull torch, which we do not need.
   .venv/bin/python -m pip install -q --no-deps "resemblyzer==0.1.4"

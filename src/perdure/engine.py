@@ -572,13 +572,10 @@ class Engine:
                 # handler last looked: send everything it has not seen.
                 changed = tx.operations_changed_since(arn, row.seen_seq)
             else:
-                # A step this batch finished holds nothing the handler does not already
-                # know (it sent the result), and the thread that ran it consumes it:
-                # not echoing it spares both sides work on the hottest path.
-                changed = sorted(
-                    (op for op in changed_here if not (op["Type"] == "STEP" and op["Status"] in ("SUCCEEDED", "FAILED"))),
-                    key=lambda op: op["_pos"],
-                )
+                # Echo what this batch changed, finished steps included: the SDK records
+                # the end hook of its instrumentation plugins from the terminal
+                # operations a response reports (conformance 10-2, 10-4).
+                changed = sorted(changed_here, key=lambda op: op["_pos"])
             response: dict[str, Any] = {"NewExecutionState": {"Operations": [tr.public(op) for op in changed]}}
             if new_token is not None:
                 response["CheckpointToken"] = new_token

@@ -18,6 +18,7 @@ from typing import Any
 from perdure.functions import FunctionSpec
 from perdure.runtime import Runtime
 from perdure.store import redact
+from perdure.tracing import install as install_tracing
 
 log = logging.getLogger("perdure.fleet")
 
@@ -26,10 +27,12 @@ def run_worker(
     functions: dict[str, FunctionSpec],
     db_url: str,
     hosted: Sequence[str] | None = None,
+    metrics: tuple[str, int] | None = None,
     **sizing: Any,
 ) -> None:
     """Run until SIGTERM or SIGINT. ``sizing``: ``processes``, ``threads``, ``lease_s``
-    (``Runtime``'s defaults where not given). Blocks."""
+    (``Runtime``'s defaults where not given); ``metrics``: (host, port) to answer
+    ``GET /metrics`` on. Blocks."""
     logging.basicConfig(
         level=os.environ.get("PERDURE_LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -38,12 +41,20 @@ def run_worker(
     stop = threading.Event()
     previous = {signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGTERM, signal.SIGINT)}
     runtime.start()
+    tracing = install_tracing(runtime)  # when OTEL_EXPORTER_OTLP_ENDPOINT is set
+    if metrics is not None:
+        from perdure.metrics import RuntimeMetrics
+
+        RuntimeMetrics(runtime).serve(metrics[1], metrics[0])
+        log.info("perdure worker: metrics at http://%s:%d/metrics", *metrics)
     names = ", ".join(sorted(hosted if hosted is not None else functions))
     log.info("perdure worker %s: %s; database %s", runtime.owner, names, redact(db_url))
     try:
         stop.wait()
     finally:
         log.info("perdure worker %s: stopping", runtime.owner)
+        if tracing is not None:
+            tracing.close()
         runtime.stop()
         for signum, handler in previous.items():
             signal.signal(signum, handler)

@@ -31,6 +31,7 @@ from typing import Any
 
 from perdure.engine import Engine, Invocation, now_ms
 from perdure.functions import FunctionSpec
+from perdure.logs.sink import recover_orphan_spools, recover_worker_logs
 from perdure.store import open_store
 from perdure.store.base import ExecutionRow
 from perdure.versions import VersionKeeper
@@ -104,6 +105,7 @@ class Runtime:
         self._respawn_delay = 0.0
         # None: the store cannot hear other processes (SQLite: this runtime is alone).
         self._listening: bool | None = None
+        self._observers: list[Callable[[str, str, dict[str, Any]], None]] = []
         self.engine.add_listener(self._on_engine_event)
         self.keeper = VersionKeeper(self.store, self.engine.versions.cache)
         self.add_close_listener(lambda _arn: self.keeper.closed())  # old versions may be unused now
@@ -113,6 +115,7 @@ class Runtime:
     def start(self) -> None:
         if self._thread is not None:
             return
+        recover_orphan_spools(self.store, self.db_url)  # log lines of workers that died with us
         recovered = self.engine.recover_orphans(self._owner_is_dead)
         if recovered:
             log.warning("re-running %d invocation(s) whose process on this machine had died", recovered)
@@ -188,6 +191,23 @@ class Runtime:
         store, in another process). It runs on an internal thread and must not block."""
         self._close_listeners.append(listener)
 
+    def add_observer(self, observer: Callable[[str, str, dict[str, Any]], None]) -> None:
+        """Call ``observer(kind, arn, details)`` when an execution closes ("closed") and
+        when a worker process reports an invocation's end ("invocation": function,
+        outcome, duration_s, checkpoints, log_dropped). Metrics use it."""
+        self._observers.append(observer)
+
+    def slots(self) -> tuple[int, int]:
+        """(busy, total) invocation slots of this runtime's worker processes."""
+        return sum(len(p.inflight) for p in self._procs), self.threads * len(self._procs)
+
+    def _observe(self, kind: str, arn: str, details: dict[str, Any]) -> None:
+        for observer in self._observers:
+            try:
+                observer(kind, arn, details)
+            except Exception:
+                log.exception("observer failed")
+
     def poke(self) -> None:
         """Wake the loop (thread-safe)."""
         with self._wake_lock, suppress(OSError):
@@ -220,6 +240,7 @@ class Runtime:
     def _announce(self, kind: str, arn: str) -> None:
         if kind == "closed":
             self._release_waiters(arn)
+            self._observe(kind, arn, {})
         self.store.notify(kind, arn)
 
     def _on_notification(self, kind: str, arn: str) -> None:
@@ -310,7 +331,9 @@ class Runtime:
             while p.conn.poll():
                 message = p.conn.recv()
                 if message[0] == "done":
-                    p.inflight.pop(message[1], None)
+                    arn, _ = p.inflight.pop(message[1], (None, 0))
+                    if arn is not None and len(message) > 2:
+                        self._observe("invocation", arn, {"function": p.function, **message[2]})
                 elif message[0] == "event":
                     self._announce(message[1], message[2])
         except (EOFError, OSError):
@@ -322,6 +345,7 @@ class Runtime:
             return
         self._procs.remove(p)
         p.proc.join(timeout=1)
+        recover_worker_logs(self.store, self.db_url, p.proc.pid or 0)
         self._fail_inflight(p, f"Runtime exited with error: exit status {p.proc.exitcode}")
         p.conn.close()
         # One that dies at once (the database is down while it starts) is replaced after

@@ -16,10 +16,13 @@ from perdure.auth import AuthConfig, Authenticator, SigV4Middleware, store_callb
 from perdure.connections import MAX_HEAD_BYTES, DeadlineH11Protocol
 from perdure.console import Console, with_console
 from perdure.functions import FunctionSpec
+from perdure.gateway import Gateway
 from perdure.guard import RequestGuard
+from perdure.metrics import RuntimeMetrics
 from perdure.runtime import LEASE_S, Runtime
 from perdure.store import redact
 from perdure.versions import publish_all
+from perdure.tracing import install as install_tracing
 from perdure.waiting import DEFAULT_MAX_WAITING
 
 log = logging.getLogger("perdure.server")
@@ -56,6 +59,7 @@ def run_server(
     runtime.start()
     if on_start is not None:
         on_start(runtime)
+    tracing = install_tracing(runtime)  # when OTEL_EXPORTER_OTLP_ENDPOINT is set
     log.info(
         "perdure: %d function(s), %s, database %s, %s://%s:%d, %s", len(functions),
         f"{workers} worker process(es)" if workers else "no workers here", redact(db_url),
@@ -66,7 +70,7 @@ def run_server(
     api = with_console(LambdaApi(runtime, max_waiting_invokes=max_waiting_invokes), Console(runtime.engine))
     try:
         uvicorn.run(
-            build_app(api, runtime, auth, allowed_hosts, host), host=host, port=port,
+            build_app(Gateway(api, runtime, RuntimeMetrics(runtime)), runtime, auth, allowed_hosts, host), host=host, port=port,
             log_level="warning", access_log=False, timeout_keep_alive=75,
             http=DeadlineH11Protocol, h11_max_incomplete_event_size=MAX_HEAD_BYTES,
             # Callers still waiting on a synchronous invoke when asked to stop are cut off
@@ -76,6 +80,8 @@ def run_server(
             **ssl,
         )
     finally:
+        if tracing is not None:
+            tracing.close()
         runtime.stop()
 
 

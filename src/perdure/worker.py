@@ -31,6 +31,9 @@ from aws_durable_execution_sdk_python.execution import (
 from perdure.client import EngineServiceClient
 from perdure.engine import Engine, Invocation, Outcome, function_arn
 from perdure.functions import FunctionSpec
+from perdure.logs import capture
+from perdure.logs.sink import LogSink, spool_path
+from perdure.stats import InvocationStats
 from perdure.store import TransientStoreError, open_store
 
 log = logging.getLogger("perdure.worker")
@@ -121,9 +124,13 @@ def error_of(exc: BaseException) -> dict[str, Any]:
 
 
 class Worker:
-    def __init__(self, engine: Engine, send: Callable[[tuple[Any, ...]], None]) -> None:
+    def __init__(self, engine: Engine, send: Callable[[tuple[Any, ...]], None], logs: LogSink | None = None) -> None:
         self.engine = engine
+        self.logs = logs
         self.client = EngineServiceClient(engine)
+        self.stats = InvocationStats()
+        self.client.checkpoint = self.stats.timed(self.client.checkpoint)  # type: ignore[method-assign]
+        self._dropped = 0
         self._send = send
         self._handlers: dict[str, Handler] = {}
         self._base_env = dict(os.environ)
@@ -148,8 +155,15 @@ class Worker:
         self._bound = spec
 
     def run(self, invocation: Invocation, spec: FunctionSpec) -> None:
+        started = time.monotonic()
+        outcome: Outcome | None = None
         try:
-            outcome = self._invoke(invocation, spec)
+            if self.logs is None:
+                outcome = self._invoke(invocation, spec)
+            else:
+                with capture.invocation(invocation.arn, invocation.invocation_id, spec.name, self.logs.add):
+                    outcome = self._invoke(invocation, spec)
+                self.logs.flush(invocation.arn)  # its lines are stored before its end is
             for delay in COMPLETE_RETRY_DELAYS_S:  # the database may be restarting
                 try:
                     self.engine.complete_invocation(invocation.arn, invocation.invocation_id, outcome)
@@ -162,7 +176,18 @@ class Worker:
         except Exception:  # the database failed: the invocation's lease runs out, it is re-run
             log.exception("could not record the end of invocation %s", invocation.invocation_id)
         finally:
-            self._send(("done", invocation.invocation_id))
+            self._send(("done", invocation.invocation_id, self._report(invocation, outcome, started)))
+
+    def _report(self, invocation: Invocation, outcome: Outcome | None, started: float) -> dict[str, Any]:
+        """How the invocation went, for the supervisor's metrics."""
+        dropped = self.logs.dropped if self.logs is not None else 0
+        new_drops, self._dropped = dropped - self._dropped, dropped
+        return {
+            "outcome": outcome.status if outcome is not None else "ERROR",
+            "duration_s": time.monotonic() - started,
+            "checkpoints": self.stats.take(invocation.arn),
+            "log_dropped": new_drops,
+        }
 
     def _invoke(self, invocation: Invocation, spec: FunctionSpec) -> Outcome:
         try:
@@ -213,7 +238,9 @@ def worker_main(conn: Connection, db_url: str, threads: int, functions: dict[str
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(level=os.environ.get("PERDURE_LOG_LEVEL", "WARNING"))
+    capture.install(os.environ.get("AWS_LAMBDA_LOG_LEVEL", "INFO").upper())
     store = open_store(db_url)
+    logs = LogSink(store, spool=spool_path(db_url, os.getpid()))
     # Every function of the deployment: handlers start chained invokes of the others.
     engine = Engine(store, functions)
     lock = threading.Lock()
@@ -223,7 +250,7 @@ def worker_main(conn: Connection, db_url: str, threads: int, functions: dict[str
             conn.send(message)
 
     engine.add_listener(lambda kind, arn: send(("event", kind, arn)))
-    worker = Worker(engine, send)
+    worker = Worker(engine, send, logs)
     pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="invocation")
     try:
         while True:
@@ -243,4 +270,5 @@ def worker_main(conn: Connection, db_url: str, threads: int, functions: dict[str
                 break
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
+        logs.close()
         store.close()

@@ -9,12 +9,15 @@ template. This module supplies what the validator expects from AWS:
   ``Invoke`` API of our server and reports the ``DurableExecutionArn``;
 * a boto3 ``lambda`` client pointed at our server, used by the validator for
   ``GetDurableExecution``, ``GetDurableExecutionHistory`` and the callback calls;
+* boto3 ``logs`` and ``cloudformation`` clients pointed at the same server, with
+  which the validator checks ``ExpectedLogs``: CloudFormation's
+  ``DescribeStackResource`` names the function, CloudWatch Logs'
+  ``FilterLogEvents`` returns its execution's log lines;
 * ``PerdureServer``, which starts ``perdure serve`` on a free port;
 * ``run_requirements``, which validates many requirements concurrently.
 
-Requirements that also assert CloudWatch log lines (``ExpectedLogs``) are
-validated without that part: a copy of the YAML without ``ExpectedLogs`` is
-handed to the validator, so their history and result are still checked.
+Requirements that also assert CloudWatch log lines (``ExpectedLogs``: 1-7, 1-17,
+1-18, 3-11, 3-17 and the plugin suite) are validated whole, log lines included.
 """
 
 from __future__ import annotations
@@ -69,14 +72,15 @@ SUITES: dict[str, str] = {
     "10": "plugin",
 }
 
-# Requirements that assert CloudWatch log lines. We have no CloudWatch; their
-# ExpectedLogs block is dropped and the rest (history, status, result) is checked.
+# Requirements that also assert CloudWatch log lines (checked through the server's
+# CloudWatch Logs API).
 LOG_CHECKED: dict[str, str] = {
     "1-7": "asserts step_context.logger lines in CloudWatch Logs",
     "1-17": "asserts the step logged exactly once before the crash",
     "1-18": "asserts the step logged once per attempt",
     "3-11": "asserts the child body logged again on replay (ReplayChildren)",
     "3-17": "asserts the child body did not log again on replay",
+    **{f"10-{i}": "asserts what instrumentation plugins print" for i in range(1, 8)},
 }
 
 
@@ -169,16 +173,17 @@ class Result:
 # --- clients -------------------------------------------------------------------
 
 
-def lambda_client(
+def aws_client(
+    service: str,
     server_url: str,
     *,
     read_timeout: float = 120.0,
     max_attempts: int = 3,
     pool: int = 32,
 ) -> Any:
-    """A stock boto3 ``lambda`` client talking to ``server_url`` with dummy credentials."""
+    """A stock boto3 client of ``service`` talking to ``server_url`` with dummy credentials."""
     return boto3.client(
-        "lambda",
+        service,
         endpoint_url=server_url,
         region_name=REGION,
         config=Config(
@@ -189,6 +194,11 @@ def lambda_client(
         ),
         **DUMMY_CREDENTIALS,
     )
+
+
+def lambda_client(server_url: str, **kwargs: Any) -> Any:
+    """A stock boto3 ``lambda`` client talking to ``server_url``."""
+    return aws_client("lambda", server_url, **kwargs)
 
 
 class ServerInvoker:
@@ -418,14 +428,6 @@ def server_for(
 # --- running requirements --------------------------------------------------------
 
 
-def _without_expected_logs(yaml_path: str, tmp_dir: Path) -> str:
-    data = load_requirement(yaml_path)
-    data.pop("ExpectedLogs", None)
-    out = tmp_dir / f"{Path(yaml_path).stem}.nologs.yaml"
-    out.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    return str(out)
-
-
 class _Tee:
     """Route the validator's prints into per-thread buffers (it prints a lot)."""
 
@@ -472,9 +474,6 @@ def validate_one(
     saved.unlink(missing_ok=True)  # never report a previous run's history
     data = load_requirement(path)
     result.optional = bool(data.get("optional", False))
-    if data.get("ExpectedLogs"):
-        path = _without_expected_logs(path, tmp_dir)
-        result.notes.append("ExpectedLogs not checked (no CloudWatch); history and result are")
     try:
         outcome = validate.validate_description(
             function_name,
@@ -533,7 +532,11 @@ def run_requirements(
     invoke_client = lambda_client(server_url, read_timeout=150, max_attempts=1)
     api_client = lambda_client(server_url, read_timeout=60, max_attempts=3)
     invoker = ServerInvoker(invoke_client, qualifier=qualifier)
-    aws_clients = {"lambda": api_client}
+    aws_clients = {
+        "lambda": api_client,
+        "logs": aws_client("logs", server_url, read_timeout=60, max_attempts=3),
+        "cloudformation": aws_client("cloudformation", server_url, read_timeout=60, max_attempts=3),
+    }
 
     tee = _Tee(sys.stdout) if quiet else None
 

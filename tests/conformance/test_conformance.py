@@ -7,12 +7,9 @@ requirements are validated concurrently once per session (see conftest.py).
 
 Exclusions and partial checks:
 
-* Plugin suite (10-1 .. 10-7): not covered. Those requirements exercise the SDK's
-  instrumentation-plugin hooks and assert what the plugins print through CloudWatch
-  Logs; there is nothing server-side to check beyond what the step suite covers.
 * Requirements that also assert CloudWatch log lines (``harness.LOG_CHECKED``:
-  1-7, 1-17, 1-18, 3-11, 3-17) are run with their ``ExpectedLogs`` block removed,
-  so their history, status and result are still checked; only the log lines are not.
+  1-7, 1-17, 1-18, 3-11, 3-17 and the plugin suite 10-1 .. 10-7) are validated
+  whole: the validator reads the lines through the server's CloudWatch Logs API.
 * Invoke suite (5-1 .. 5-16): run like the others (chained invoke, durable targets
   in the same template).
 """
@@ -31,9 +28,7 @@ ALL_IDS = sorted(
 CORE_IDS = ALL_IDS
 
 # Suites without handlers here, and why.
-EXCLUDED_SUITES = {
-    "plugin": "asserts instrumentation-plugin hook output through CloudWatch Logs",
-}
+EXCLUDED_SUITES: dict[str, str] = {}
 
 
 def describe(result: harness.Result) -> str:
@@ -67,7 +62,7 @@ def test_template_covers_every_requirement() -> None:
 
 
 def test_log_checked_requirements_are_still_validated() -> None:
-    """The log-asserting requirements stay in the run (their ExpectedLogs is stripped)."""
+    """The log-asserting requirements are in the run, and still assert logs."""
     for rid in harness.LOG_CHECKED:
         assert rid in CORE_IDS, rid
         data = harness.load_requirement(harness.requirement_files()[rid])

@@ -17,14 +17,14 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from perdure.cli import callbacks, deploy, executions, invoke, replay, serve
+from perdure.cli import callbacks, deploy, executions, invoke, logs, replay, serve
 from perdure.cli.common import DEFAULT_URL, UsageError, client_options, default_db_url, version_text
 from perdure.store.base import StoreError
 
 __all__ = ["DEFAULT_URL", "build_parser", "default_db_url", "main"]
 
 # One module per command group, each registering its own sub-commands.
-GROUPS = (serve, invoke, executions, callbacks, replay, deploy)  # replay adds to executions: after it
+GROUPS = (serve, invoke, executions, callbacks, replay, deploy, logs)  # replay adds to executions: after it
 
 
 def build_parser() -> argparse.ArgumentParser:

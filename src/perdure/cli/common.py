@@ -147,11 +147,11 @@ def server_url(args: argparse.Namespace) -> str:
     return url.rstrip("/")
 
 
-def lambda_client(url: str, *, read_timeout: float, attempts: int) -> Any:
-    """A boto3 ``lambda`` client for ``url``, signing with the credentials boto3 finds
-    (``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``, the profile ``$PERDURE_PROFILE`` or
-    ``$AWS_PROFILE`` names, ``~/.aws/credentials``); dummy ones when none are set (a
-    server without ``--auth`` accepts any)."""
+def lambda_client(url: str, *, read_timeout: float, attempts: int, service: str = "lambda") -> Any:
+    """A boto3 ``lambda`` (or ``service``) client for ``url``, signing with the
+    credentials boto3 finds (``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``, the profile
+    ``$PERDURE_PROFILE`` or ``$AWS_PROFILE`` names, ``~/.aws/credentials``); dummy ones
+    when none are set (a server without ``--auth`` accepts any)."""
     import boto3
     import botocore.session
     from botocore.config import Config
@@ -185,7 +185,7 @@ def lambda_client(url: str, *, read_timeout: float, attempts: int) -> Any:
         keys = {"aws_access_key_id": DUMMY_KEY, "aws_secret_access_key": DUMMY_KEY}
     try:
         return session.client(
-            "lambda",
+            service,
             endpoint_url=url,
             region_name=region or DUMMY_REGION,
             config=config,

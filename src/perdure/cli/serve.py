@@ -121,6 +121,11 @@ def register(commands: Any, client: argparse.ArgumentParser) -> None:
         metavar="N",
         help="concurrent invocations per worker process (default: the server's default)",
     )
+    worker.add_argument(
+        "--metrics-port",
+        metavar="[HOST:]PORT",
+        help="answer GET /metrics (Prometheus) on this port (host default 127.0.0.1)",
+    )
     add_fleet_options(worker)
     add_template_options(worker)
     worker.set_defaults(handler=_cmd_worker)
@@ -186,8 +191,16 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     from perdure.fleet import run_worker  # lazily, as serve
 
     sizing = _given(processes=args.concurrency, threads=args.threads, lease_s=args.lease_seconds)
-    run_worker(functions=functions, db_url=db_url, hosted=hosted, **sizing)
+    metrics = _metrics_address(args.metrics_port) if args.metrics_port else None
+    run_worker(functions=functions, db_url=db_url, hosted=hosted, metrics=metrics, **sizing)
     return 0
+
+
+def _metrics_address(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        fail(f"--metrics-port must be PORT or HOST:PORT, got {text!r}")
+    return host or "127.0.0.1", int(port)
 
 
 def _load_functions(args: argparse.Namespace) -> dict[str, Any]:

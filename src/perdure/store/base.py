@@ -19,6 +19,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
+from perdure.store.logs import LogRow, LogStream, NewLogRecord
 from perdure.store.versions import VersionTransaction
 
 EXECUTION_COLUMNS = (
@@ -237,6 +238,37 @@ class Transaction(VersionTransaction, Protocol):
     def renew_leases(self, owner: str, invocation_ids: Sequence[str], until_ms: int) -> list[str]:
         """Extend to ``until_ms`` the leases ``owner`` holds on these invocations; returns
         the ids it still holds (the others ended or were taken from it)."""
+
+    # Log records (perdure.store.logs): written in batches by workers, read by the API.
+
+    def append_logs(
+        self, arn: str, function_name: str, records: Sequence[NewLogRecord], limit: int, marker: NewLogRecord
+    ) -> tuple[int, int]:
+        """Number and store records after the execution's last, at most ``limit`` in all
+        (``marker`` once in place of the rest); returns (written, dropped)."""
+
+    def execution_logs(self, arn: str, after_seq: int, limit: int) -> list[LogRow]:
+        """An execution's records in order, after number ``after_seq``."""
+
+    def function_logs(
+        self,
+        function_name: str,
+        start_ms: int,
+        end_ms: int,
+        arns: Sequence[str] | None,
+        after: tuple[int, str, int] | None,
+        limit: int,
+    ) -> list[LogRow]:
+        """A function's records in a time range, by (ts_ms, arn, seq) after ``after``."""
+
+    def log_streams(self, function_name: str) -> list[LogStream]:
+        """Executions of a function that logged, with their first and last record times."""
+
+    def log_functions(self) -> dict[str, int]:
+        """Functions with stored records, and how many."""
+
+    def ready_depth(self, now_ms: int) -> dict[str, int]:
+        """Executions due for an invocation and not being invoked, by function (metrics)."""
 
 
 class Store(Protocol):

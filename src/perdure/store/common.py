@@ -9,6 +9,8 @@ from typing import Any
 
 from perdure.store import sql
 from perdure.store.base import EXECUTION_COLUMNS, ExecutionRow, SchemaError, Timer, iter_chunks
+from perdure.store.logs import LogsTransactionMixin
+from perdure.store.stats import StatsTransactionMixin
 from perdure.store.versions import ANY_VERSION, VersionQueries
 
 TERMINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "CANCELLED", "TIMED_OUT", "STOPPED"})
@@ -52,7 +54,7 @@ def migrate(cur: Any, dialect: Dialect, where: str, up_to: int = sql.SCHEMA_VERS
     return found
 
 
-class SqlTransaction(VersionQueries):
+class SqlTransaction(VersionQueries, LogsTransactionMixin, StatsTransactionMixin):
     """Implements ``perdure.store.base.Transaction`` on a DB-API cursor."""
 
     def __init__(self, cursor: Any, dialect: Dialect) -> None:

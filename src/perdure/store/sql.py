@@ -57,6 +57,7 @@ DELETE_EXECUTION = [
     "DELETE FROM events WHERE arn = ?",
     "DELETE FROM timers WHERE arn = ?",
     "DELETE FROM callbacks WHERE arn = ?",
+    "DELETE FROM logs WHERE arn = ?",
     "DELETE FROM executions WHERE arn = ?",
 ]
 LOCK_EXECUTIONS = "SELECT arn FROM executions WHERE arn IN ({marks}) ORDER BY arn"
