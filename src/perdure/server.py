@@ -21,8 +21,8 @@ from perdure.guard import RequestGuard
 from perdure.metrics import RuntimeMetrics
 from perdure.runtime import LEASE_S, Runtime
 from perdure.store import redact
-from perdure.versions import publish_all
 from perdure.tracing import install as install_tracing
+from perdure.versions import publish_all
 from perdure.waiting import DEFAULT_MAX_WAITING
 
 log = logging.getLogger("perdure.server")
