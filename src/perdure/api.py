@@ -23,6 +23,7 @@ from starlette.types import Receive, Scope, Send
 from perdure.debug_api import debug_routes
 from perdure.engine import ACCOUNT, MAX_INPUT_BYTES, REGION, Engine, function_arn
 from perdure.errors import InvalidParameterValue, RequestTooLarge, ResourceNotFound, ServiceError
+from perdure.idempotency import INVOCATION_ID_HEADER, InvocationDedup, invoke_key
 from perdure.runtime import Runtime
 from perdure.store.base import ExecutionRow, TransientStoreError
 from perdure.validation import ValidationError, check_value, echo, validate_body
@@ -194,6 +195,7 @@ class LambdaApi:
         self.engine: Engine = runtime.engine
         self.waiters = SyncWaiters(max_waiting_invokes)
         runtime.add_close_listener(self.waiters.closed)
+        self.dedup = InvocationDedup()
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = [
             ("POST", re.compile(r"^/2015-03-31/functions/(?P<id>[^/]+)/invocations$"), self.invoke),
             ("GET", re.compile(r"^/2025-12-01/functions/(?P<id>[^/]+)/durable-executions$"), self.list_executions),
@@ -318,7 +320,10 @@ class LambdaApi:
         execution_name = request.headers.get("x-amz-durable-execution-name")
         if execution_name is not None and not re.fullmatch(r"[a-zA-Z0-9_-]{1,64}", execution_name):
             raise InvalidParameterValue("X-Amz-Durable-Execution-Name must be 1-64 characters of [a-zA-Z0-9_-]")
-        row, _ = await self._run(self.engine.start_execution, name, text, execution_name)
+        # A client's retry of this call (same amz-sdk-invocation-id) gets the execution
+        # its first attempt started (perdure.idempotency).
+        key = invoke_key(name, request.headers.get(INVOCATION_ID_HEADER), execution_name)
+        row, _ = await self._run(self.dedup.once, key, lambda: self.engine.start_execution(name, text, execution_name)[0])
         headers = {"X-Amz-Durable-Execution-Arn": row.arn, "X-Amz-Executed-Version": "$LATEST"}
         if invocation_type == "Event":
             return Response(status_code=202, headers=headers)
