@@ -20,9 +20,16 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from perdure.api_perdure import routes as perdure_routes
 from perdure.debug_api import debug_routes
 from perdure.engine import ACCOUNT, MAX_INPUT_BYTES, REGION, Engine, function_arn
-from perdure.errors import InvalidParameterValue, RequestTooLarge, ResourceNotFound, ServiceError
+from perdure.errors import (
+    InvalidParameterValue,
+    RequestTooLarge,
+    ResourceNotFound,
+    ServiceError,
+    UnsupportedOperation,
+)
 from perdure.idempotency import INVOCATION_ID_HEADER, InvocationDedup, invoke_key
 from perdure.runtime import Runtime
 from perdure.store.base import ExecutionRow, TransientStoreError
@@ -211,6 +218,7 @@ class LambdaApi:
             ("GET", re.compile(r"^/ping$"), self.ping),
             *debug_routes(self),  # perdure's own: export, rerun, skip a timer
         ]
+        self._routes += perdure_routes(self)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -242,7 +250,10 @@ class LambdaApi:
                     response = await handler(request, ident, groups.get("op", ""))
                     response.headers["x-amzn-RequestId"] = request_id
                     return response
-            raise ResourceNotFound(f"No such API: {request.method} {echo(path)}")
+            raise UnsupportedOperation(
+                f"perdure does not implement {request.method} {echo(path)} (it serves the durable-execution "
+                "part of the Lambda API: Invoke, the durable-execution and callback operations)"
+            )
         except UnicodeDecodeError:
             return _error_response(ValidationError("The request path is not UTF-8 after percent-decoding"), request_id)
         except ServiceError as exc:
