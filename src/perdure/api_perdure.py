@@ -28,7 +28,8 @@ def routes(api: LambdaApi) -> list[tuple[str, re.Pattern[str], Handler]]:
         params = api._params(request)
         ref = _first(params, "Ref") or ""
         row = await api._run(lookup.resolve, api.engine, ref, _first(params, "Function") or None)
-        return JSONResponse(to_wire(dict(execution_summary(row), FunctionName=row.function_name)))
+        found = dict(execution_summary(row), FunctionName=row.function_name, Durable=not row.plain)
+        return JSONResponse(to_wire(found))
 
     async def list_all(request: Request, _id: str, _op: str) -> Response:
         params = api._params(request)
