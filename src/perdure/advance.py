@@ -12,6 +12,7 @@ completion is never mistaken for what production would do.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from perdure.devtime import scaled_due
@@ -20,6 +21,7 @@ from perdure.errors import InvalidParameterValue, ResourceConflict, ResourceNotF
 from perdure.store.base import ExecutionRow, Timer, Transaction
 
 ADVANCED_EVENT = "TimerAdvanced"
+POLL_S = 0.05
 
 
 def pending(engine: Engine, arn: str) -> dict[str, Any]:
@@ -112,3 +114,43 @@ def _record(engine: Engine, tx: Transaction, arn: str, now: int, op: dict[str, A
     target = {"Id": op["Id"], "Type": "WAIT" if kind == "wait" else "STEP", "Name": op.get("Name")} if op else None
     batch.event(ADVANCED_EVENT, target, details)
     batch.flush()
+
+
+def _poll(engine: Engine, arn: str, found: Any, timeout_s: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        state = pending(engine, arn)
+        value = found(state)
+        if value:
+            return value
+        if state["Status"] not in OPEN:
+            raise ResourceConflict(f"Durable execution {arn} is {state['Status']}: it has no {what}")
+        if time.monotonic() >= deadline:
+            raise InvalidParameterValue(f"Durable execution {arn} has no {what} after {timeout_s:g} s")
+        time.sleep(POLL_S)
+
+
+def advance_when_pending(engine: Engine, arn: str, operation: str | None = None, timeout_s: float = 30.0) -> list[dict[str, Any]]:
+    """``advance``, once the execution has reached a wait or retry to advance."""
+
+    def due(state: dict[str, Any]) -> bool:
+        timers = state["Waits"] + [r for r in state["Retries"] if r["Status"] == "PENDING"]
+        return any(operation in (None, t["Id"], t["Name"]) for t in timers) or (
+            operation is None and "InvocationRetry" in state
+        )
+
+    _poll(engine, arn, due, timeout_s, "pending wait or retry")
+    return advance(engine, arn, operation)
+
+
+def callback_id(engine: Engine, arn: str, name: str, timeout_s: float = 30.0) -> str:
+    """The id of the execution's callback ``name`` (or operation id), once it is started."""
+
+    def find(state: dict[str, Any]) -> str | None:
+        for callback in state["Callbacks"]:
+            if name in (callback["Name"], callback["Id"]):
+                return str(callback["CallbackId"])
+        return None
+
+    found: str = _poll(engine, arn, find, timeout_s, f"pending callback {name!r}")
+    return found

@@ -202,6 +202,19 @@ class Runtime:
         store, in another process). It runs on an internal thread and must not block."""
         self._close_listeners.append(listener)
 
+    def advance(self, arn: str, operation: str | None = None, timeout: float = 30.0) -> list[dict[str, Any]]:
+        """Development: fire the execution's pending wait or retry timer now (waiting up
+        to ``timeout`` seconds for it to reach one); recorded in its history."""
+        from perdure.advance import advance_when_pending
+
+        return advance_when_pending(self.engine, arn, operation, timeout)
+
+    def callback_id(self, arn: str, name: str, timeout: float = 30.0) -> str:
+        """The id of the execution's callback ``name``, once it has started."""
+        from perdure.advance import callback_id
+
+        return callback_id(self.engine, arn, name, timeout)
+
     def poke(self) -> None:
         """Wake the loop (thread-safe)."""
         with self._wake_lock, suppress(OSError):

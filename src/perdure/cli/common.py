@@ -550,6 +550,24 @@ def resolve_arn(client: Any, ref: str, function: str | None = None) -> str:
     return str(found["DurableExecutionArn"])
 
 
+def pending_callback_id(client: Any, execution: str, name: str, function: str | None = None) -> str:
+    """The id of the callback ``name`` (or operation id) that ``execution`` waits on."""
+    from botocore.exceptions import ClientError
+
+    arn = resolve_arn(client, execution, function)
+    state = perdure_call(client, "GET", execution_path(arn, "pending"), operation="GetPending")
+    callbacks = state.get("Callbacks") or []
+    for callback in callbacks:
+        if name in (callback.get("Name"), callback.get("Id")):
+            return str(callback["CallbackId"])
+    waiting = ", ".join(str(c.get("Name") or c.get("Id")) for c in callbacks) or "none"
+    raise ClientError(
+        {"Error": {"Code": "ResourceNotFoundException",
+                   "Message": f"{execution} waits on no callback named {name!r} (pending callbacks: {waiting})"}},
+        "FindCallback",
+    )
+
+
 def add_execution_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("arn", metavar="EXECUTION", help="execution ARN, name, or unique id prefix")
     parser.add_argument("--function", metavar="F", help="the function, when an execution name is used by several")

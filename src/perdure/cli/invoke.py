@@ -100,7 +100,7 @@ def _cmd_invoke(args: argparse.Namespace) -> int:
                         out.note(f"  {str(line).rstrip()}")
             arn = response.get("DurableExecutionArn")
             if args.is_async and arn:
-                out.note(f"follow it with: perdure executions get '{arn}'")
+                out.note(f"follow it with: perdure executions get {arn.rsplit('/', 1)[-1]}")
         return 1 if failed else 0
 
     return call_server(args, action, read_timeout=INVOKE_READ_TIMEOUT_S, attempts=1)
