@@ -31,7 +31,8 @@ TEMPLATE = HANDLERS / "first_hour.yaml"
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    server = Server(tmp_path_factory.mktemp("first-hour") / "perdure.db", template=TEMPLATE, workers=2).start()
+    server = Server(tmp_path_factory.mktemp("first-hour") / "perdure.db", template=TEMPLATE, workers=2)
+    server.start()
     try:
         yield server
     finally:
