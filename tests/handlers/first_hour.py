@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from aws_durable_execution_sdk_python import DurableContext, durable_execution
-from aws_durable_execution_sdk_python.config import Duration, StepConfig
+from aws_durable_execution_sdk_python.config import Duration, JitterStrategy, StepConfig
 from aws_durable_execution_sdk_python.retries import (
-    JitterStrategy,
     RetryStrategyConfig,
     create_retry_strategy,
 )
