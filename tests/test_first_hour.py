@@ -371,3 +371,25 @@ def test_runtime_started_at_import_fails_once_with_the_fix(tmp_path: Path) -> No
     assert 'if __name__ == "__main__":' in done.stderr
     assert "bootstrapping phase" not in done.stderr
     assert done.stderr.count("a Runtime was started while a worker process was importing") <= 2, done.stderr
+
+
+# --------------------------------------------------------------------------- invoke answers
+
+
+def test_plain_function_answers(tmp_path: Path) -> None:
+    """A plain function's run: no durable execution ARN; its error carries stackTrace."""
+    from perdure.invoke_result import function_error, invoke_headers
+    from perdure.runtime import Runtime
+    from perdure.template import load_template
+
+    with Runtime(f"sqlite:///{tmp_path / 'db.sqlite'}", load_template(TEMPLATE), processes=1) as rt:
+        failed = rt.wait(rt.invoke("PlainFails", '{"id": 1}'), timeout=30)
+        ok = rt.wait(rt.invoke("PlainOk", '{"id": 2}'), timeout=30)
+        durable = rt.wait(rt.invoke("BrokenStep", "{}"), timeout=30)
+    assert failed.status == "FAILED" and ok.status == "SUCCEEDED" and durable.status == "FAILED"
+    assert "X-Amz-Durable-Execution-Arn" not in invoke_headers(failed)
+    assert invoke_headers(durable)["X-Amz-Durable-Execution-Arn"] == durable.arn
+    body = function_error(failed)
+    assert body["errorType"] == "ValueError" and body["errorMessage"] == "bad input {'id': 1}"
+    assert any("first_hour.py" in line and "plain_fails" in line for line in body["stackTrace"]), body
+    assert any("first_hour.py" in line for line in function_error(durable)["stackTrace"])
