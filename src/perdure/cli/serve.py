@@ -145,7 +145,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     security = security_settings(args)
     # Everything that can refuse to start does so before the database is created.
     check_port_free(args.host, args.port)
-    if not args.lazy:
+    if not args.lazy and not args.no_workers:  # without workers, nothing runs handlers here
         from perdure.preflight import check_handlers
 
         problems = check_handlers(functions)
