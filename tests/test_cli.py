@@ -870,7 +870,7 @@ def test_invoke_async(server: FakeLambda, capsys: pytest.CaptureFixture[str]) ->
     assert code == 0
     assert server.last().headers["x-amz-invocation-type"] == "Event"
     assert "STARTED" in out
-    assert f"perdure executions get '{EXEC_ARN}'" in out.replace("\n", "")
+    assert f"perdure executions get {EXEC_ARN.rsplit('/', 1)[-1]}" in out.replace("\n", "")
     code, out, _ = run(capsys, "invoke", "ProcessFn", "--async", "--url", server.url, "--json")
     assert json.loads(out) == {
         "StatusCode": 202,
