@@ -362,6 +362,8 @@ def event_label(event: Mapping[str, Any]) -> str:
     label = str(event.get("EventType") or "")
     if event.get("SubType"):
         label += f" ({event['SubType']})"
+    if label.startswith("TimerAdvanced"):
+        label += " [development: fired early by `perdure executions advance`]"
     return label
 
 
