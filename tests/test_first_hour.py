@@ -251,11 +251,11 @@ def test_invoke_prints_the_arn_then_what_it_waits_on(srv: Server, tmp_path: Path
 def test_unsupported_operations_say_so(srv: Server) -> None:
     client = srv.client()
     with pytest.raises(ClientError) as caught:
-        client.list_layers()
+        client.get_account_settings()
     error = caught.value.response
     assert error["Error"]["Code"] == "UnsupportedOperationException"
     assert error["ResponseMetadata"]["HTTPStatusCode"] == 501
-    assert "does not implement" in error["Error"]["Message"]
+    assert "does not implement lambda:GetAccountSettings" in error["Error"]["Message"]
 
 
 # --------------------------------------------------------------------------- fail early
@@ -393,3 +393,49 @@ def test_plain_function_answers(tmp_path: Path) -> None:
     assert body["errorType"] == "ValueError" and body["errorMessage"] == "bad input {'id': 1}"
     assert any("first_hour.py" in line and "plain_fails" in line for line in body["stackTrace"]), body
     assert any("first_hour.py" in line for line in function_error(durable)["stackTrace"])
+
+
+def test_cli_signs_perdure_routes_for_a_server_with_auth(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With ``serve --auth`` the CLI's lookups are signed like its Lambda calls, and
+    advancing needs what stopping needs."""
+    from tests.support import Serve
+
+    auth = tmp_path / "auth.toml"
+    auth.write_text(
+        '[[credentials]]\naccess_key_id = "AKIAFIRSTHOURADMIN"\nsecret_access_key = "admin-secret-0123456789"\n'
+        'actions = ["lambda:*"]\nresources = ["*"]\n\n'
+        '[[credentials]]\naccess_key_id = "AKIAFIRSTHOURREADER"\nsecret_access_key = "reader-secret-0123456789"\n'
+        'actions = ["lambda:InvokeFunction", "lambda:GetDurableExecution*", "lambda:ListDurableExecutionsByFunction"]\n'
+        'resources = ["*"]\n'
+    )
+    auth.chmod(0o600)
+    server = Serve(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path / "serve.log", "--workers", "1",
+                   "--auth", str(auth), template=TEMPLATE)
+    server.start()
+    try:
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAFIRSTHOURREADER")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "reader-secret-0123456789")
+        monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        code, out, err = cli(capsys, server, "invoke", "Order", "--payload", '{"id": 5}', "--name", "signed", "--async")
+        assert code == 0, err
+        deadline = time.monotonic() + 20
+        while True:
+            code, out, err = cli(capsys, server, "executions", "get", "signed")
+            assert code == 0, err
+            if "wait cool-off" in out or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert "wait cool-off: due" in out
+        code, _, err = cli(capsys, server, "executions", "advance", "signed")
+        assert code == 1 and "AccessDeniedException" in err and "lambda:StopDurableExecution" in err
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAFIRSTHOURADMIN")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "admin-secret-0123456789")
+        code, out, err = cli(capsys, server, "executions", "advance", "signed")
+        assert code == 0 and "advanced wait cool-off" in out, err
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong-secret")
+        code, _, err = cli(capsys, server, "executions", "get", "signed")
+        assert code == 1 and "InvalidSignatureException" in err
+    finally:
+        server.stop()

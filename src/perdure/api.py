@@ -155,6 +155,20 @@ async def _client_gone(request: Request) -> None:
             return
 
 
+def _no_route(method: str, path: str) -> ServiceError:
+    """A Lambda operation perdure does not serve (501, its own error type, so it never
+    reads as a missing function), or a path that is no Lambda operation at all (404)."""
+    from perdure.auth_routes import match_route
+
+    known = match_route(method, path)
+    if known is not None:
+        return UnsupportedOperation(
+            f"perdure does not implement {known[0]} (it serves Invoke and the durable-execution "
+            "and callback operations of the Lambda API)"
+        )
+    return ResourceNotFound(f"No such API: {method} {echo(path)}")
+
+
 def execution_summary(row: ExecutionRow) -> dict[str, Any]:
     out: dict[str, Any] = {
         "DurableExecutionArn": row.arn,
@@ -250,10 +264,7 @@ class LambdaApi:
                     response = await handler(request, ident, groups.get("op", ""))
                     response.headers["x-amzn-RequestId"] = request_id
                     return response
-            raise UnsupportedOperation(
-                f"perdure does not implement {request.method} {echo(path)} (it serves the durable-execution "
-                "part of the Lambda API: Invoke, the durable-execution and callback operations)"
-            )
+            raise _no_route(request.method, path)
         except UnicodeDecodeError:
             return _error_response(ValidationError("The request path is not UTF-8 after percent-decoding"), request_id)
         except ServiceError as exc:

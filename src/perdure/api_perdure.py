@@ -66,3 +66,24 @@ def routes(api: LambdaApi) -> list[tuple[str, re.Pattern[str], Handler]]:
         ("GET", re.compile(rf"^{PREFIX}/durable-executions/(?P<id>.+)/pending$"), pending),
         ("POST", re.compile(rf"^{PREFIX}/durable-executions/(?P<id>.+)/advance$"), advance_timers),
     ]
+
+
+def iam_target(method: str, raw_path: str) -> tuple[str, str | None] | None:
+    """For ``perdure serve --auth``: the IAM action a ``/perdure/v1/`` request needs and
+    the execution ARN it names (None for a path outside these routes). Reads need what
+    reading an execution needs; advancing a timer is a control-plane write, allowed to
+    whoever may stop the execution."""
+    from urllib.parse import unquote
+
+    if not raw_path.startswith(PREFIX + "/"):
+        return None
+    rest = raw_path[len(PREFIX) + 1:].split("?", 1)[0]
+    if rest.startswith("durable-executions/") and "/" in rest[len("durable-executions/"):]:
+        encoded, _, action = rest[len("durable-executions/"):].rpartition("/")
+        arn = unquote(encoded)
+        if method == "POST" and action == "advance":
+            return "lambda:StopDurableExecution", arn
+        return "lambda:GetDurableExecution", arn
+    if rest == "executions":
+        return "lambda:ListDurableExecutionsByFunction", None
+    return "lambda:GetDurableExecution", None

@@ -515,8 +515,9 @@ def perdure_call(client: Any, method: str, path: str, *, params: Mapping[str, An
     base = str(client.meta.endpoint_url).rstrip("/")
     query = "?" + urllib.parse.urlencode({k: v for k, v in (params or {}).items() if v is not None}, doseq=True) if params else ""
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(f"{base}/perdure/v1/{path}{query}", data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
+    url = f"{base}/perdure/v1/{path}{query}"
+    headers = {"Content-Type": "application/json", **_signature(client, method, url, data)}
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=READ_TIMEOUT_S) as response:
             answer: dict[str, Any] = json.loads(response.read() or b"{}")
@@ -534,6 +535,22 @@ def perdure_call(client: Any, method: str, path: str, *, params: Mapping[str, An
         raise ReadTimeoutError(endpoint_url=base) from None
     except urllib.error.URLError:
         raise EndpointConnectionError(endpoint_url=base) from None
+
+
+def _signature(client: Any, method: str, url: str, data: bytes | None) -> dict[str, str]:
+    """SigV4 headers for a request to perdure's own routes, signed with the credentials
+    the boto3 ``client`` signs with (a server started with ``--auth`` checks them)."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+
+    signer = getattr(client, "_request_signer", None)
+    credentials = getattr(signer, "_credentials", None)
+    if credentials is None:
+        return {}
+    request = AWSRequest(method=method, url=url, data=data or b"",
+                         headers={"Content-Type": "application/json"})
+    SigV4Auth(credentials.get_frozen_credentials(), "lambda", client.meta.region_name).add_auth(request)
+    return {k: v for k, v in request.headers.items() if k.lower() != "content-type"}
 
 
 def execution_path(arn: str, action: str) -> str:
