@@ -39,8 +39,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTS = [ROOT / "README.md", ROOT / "podscribe" / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-FENCE = re.compile(r"^```([\w-]*)\s*$")
-MARKER = re.compile(r"^<!--\s*example:\s*(.*?)\s*-->\s*$")
+FENCE = re.compile(r"^\s*```([\w-]*)\s*$")
+MARKER = re.compile(r"^\s*<!--\s*example:\s*(.*?)\s*-->\s*$")
 RUNNABLE = {"sh", "python"}
 COMMANDS_IN_OUTPUT = re.compile(r"^(\$ |(perdure|podscribe|pip|make|aws|python) [a-z][a-z-]*( |$))")
 BLOCK_TIMEOUT_S = 300
@@ -71,7 +71,7 @@ def blocks(document: Path) -> list[Block]:
         marker = MARKER.match(lines[i - 1]) if i > 0 else None
         i += 1
         body: list[str] = []
-        while i < len(lines) and lines[i].rstrip() != "```":
+        while i < len(lines) and lines[i].strip() != "```":
             body.append(lines[i])
             i += 1
         found.append(Block(document, start + 1, match.group(1), "\n".join(body) + "\n", marker.group(1) if marker else ""))
