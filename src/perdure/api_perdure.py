@@ -83,7 +83,11 @@ def iam_target(method: str, raw_path: str) -> tuple[str, str | None] | None:
         arn = unquote(encoded)
         if method == "POST" and action == "advance":
             return "lambda:StopDurableExecution", arn
-        return "lambda:GetDurableExecution", arn
+        if action == "pending":
+            return "lambda:GetDurableExecution", arn
+        return None
     if rest == "executions":
         return "lambda:ListDurableExecutionsByFunction", None
-    return "lambda:GetDurableExecution", None
+    if rest == "resolve":
+        return "lambda:GetDurableExecution", None
+    return None  # another module's route (debug_api): not this module's to map
