@@ -18,7 +18,8 @@ said by its fence's language and an HTML comment on the line just above it:
 A block without a language is output or a diagram, never a command. Two changes are
 made to what runs, both to share a machine: the server's port 9000 becomes a free port
 (``perdure serve`` gets ``--port``, ``127.0.0.1:9000`` in URLs is rewritten), and
-``PERDURE_URL`` points the CLI at it.
+``PERDURE_URL`` points the CLI at it; ``PERDURE_DB`` names the default database (what
+``perdure serve`` uses without ``--db``), as blocks passing ``--db "$PERDURE_DB"`` expect.
 """
 
 from __future__ import annotations
@@ -132,7 +133,8 @@ def _wait_for_server(url: str, proc: subprocess.Popen[bytes], log: Path) -> None
 def test_document_examples_run(document: Path, tmp_path: Path) -> None:
     work = tmp_path / "work"
     work.mkdir()
-    (work / "podscribe").symlink_to(ROOT / "podscribe")  # podscribe's README names its files from the root
+    for name in ("podscribe", "examples"):  # the documents name these from the repository root
+        (work / name).symlink_to(ROOT / name)
     port = free_port()
     env = {
         **os.environ,
@@ -143,7 +145,9 @@ def test_document_examples_run(document: Path, tmp_path: Path) -> None:
         "PERDURE_LOG_LEVEL": "WARNING",
         "COLUMNS": "200",
     }
-    env.pop("PERDURE_DB", None)
+    # The default database, named as the README's `--db "$PERDURE_DB"` lines expect.
+    (tmp_path / "data" / "perdure").mkdir(parents=True)
+    env["PERDURE_DB"] = f"sqlite:///{tmp_path / 'data' / 'perdure' / 'perdure.db'}"
     background: list[subprocess.Popen[bytes]] = []
     not_run: list[str] = []
     try:
