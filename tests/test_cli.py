@@ -177,6 +177,18 @@ def _make_handler(state: FakeLambda) -> type[BaseHTTPRequestHandler]:
                     echo = json.loads(body)
                     self._send(200, {"echo": echo}, headers)
                 return
+            if path.startswith("/perdure/v1/durable-executions/") and segments[-1] == "pending":
+                self._send(200, {"DurableExecutionArn": segments[4], "Status": "SUCCEEDED", "Invoking": False,
+                                 "Waits": [], "Callbacks": [], "Retries": [], "Invokes": [], "Steps": []})
+                return
+            if path == "/perdure/v1/executions":
+                newest = {"DurableExecutionArn": EXEC_ARN.replace("order-17", "order-18"),
+                          "DurableExecutionName": "order-18", "FunctionArn": FN_ARN + ":$LATEST",
+                          "FunctionName": "ProcessFn", "Status": "RUNNING", "StartTimestamp": T0 + 10}
+                older = {k: EXECUTION[k] for k in ("DurableExecutionArn", "DurableExecutionName", "FunctionArn",
+                                                   "Status", "StartTimestamp", "EndTimestamp")}
+                self._send(200, {"DurableExecutions": [newest, dict(older, FunctionName="ProcessFn")]})
+                return
             if path.startswith("/2025-12-01/durable-executions/"):
                 arn = segments[3]
                 if "missing" in arn:
@@ -406,6 +418,13 @@ def fake_server(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     module.run_server = run_server  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "perdure.server", module)
     monkeypatch.setattr(perdure, "server", module, raising=False)
+    # These templates name handlers that do not exist, on ports that may be taken:
+    # the start-up checks have their own tests (tests/test_first_hour.py).
+    from perdure import preflight
+    from perdure.cli import serve as serve_cli
+
+    monkeypatch.setattr(preflight, "check_handlers", lambda functions: [])
+    monkeypatch.setattr(serve_cli, "check_port_free", lambda host, port: None)
     return calls
 
 
@@ -445,7 +464,7 @@ def test_serve_loads_template_and_runs_server(
 def test_serve_leaves_sizing_to_the_server(
     fake_server: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run(capsys, "serve", "-t", str(FIXTURES / "template.json"), "--db", "x://")[0] == 0
+    assert run(capsys, "serve", "-t", str(FIXTURES / "template.json"), "--db", "sqlite:///x.db")[0] == 0
     assert "workers" not in fake_server[0]
     assert "threads" not in fake_server[0]
 
@@ -764,10 +783,14 @@ def test_list_table_and_max_items(server: FakeLambda, capsys: pytest.CaptureFixt
     assert "order-18" not in out
 
 
-def test_list_needs_function(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run(capsys, "executions", "list", "--url", "http://127.0.0.1:1")
-    assert code == 2
-    assert "executions list needs --function NAME" in err
+def test_list_across_functions(server: FakeLambda, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "executions", "list", "--status", "running", "--url", server.url, "--json")
+    assert code == 0
+    request = server.last()
+    assert (request.path, request.query) == ("/perdure/v1/executions", {"Statuses": ["RUNNING"], "MaxItems": ["100"]})
+    listed = json.loads(out)["DurableExecutions"]
+    assert [e["DurableExecutionName"] for e in listed] == ["order-18", "order-17"]
+    assert listed[0]["StartTimestamp"] == "2026-01-01T00:00:10.500000+00:00"
 
 
 def test_list_bad_status(capsys: pytest.CaptureFixture[str]) -> None:
@@ -847,7 +870,7 @@ def test_invoke_async(server: FakeLambda, capsys: pytest.CaptureFixture[str]) ->
     assert code == 0
     assert server.last().headers["x-amz-invocation-type"] == "Event"
     assert "STARTED" in out
-    assert f"perdure executions get '{EXEC_ARN}'" in out.replace("\n", "")
+    assert f"perdure executions get {EXEC_ARN.rsplit('/', 1)[-1]}" in out.replace("\n", "")
     code, out, _ = run(capsys, "invoke", "ProcessFn", "--async", "--url", server.url, "--json")
     assert json.loads(out) == {
         "StatusCode": 202,

@@ -20,10 +20,19 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from perdure.api_perdure import routes as perdure_routes
 from perdure.arns import parse_qualified_name
 from perdure.debug_api import debug_routes
 from perdure.engine import ACCOUNT, MAX_INPUT_BYTES, REGION, Engine, function_arn
-from perdure.errors import InvalidParameterValue, RequestTooLarge, ResourceNotFound, ServiceError
+from perdure.errors import (
+    InvalidParameterValue,
+    RequestTooLarge,
+    ResourceNotFound,
+    ServiceError,
+    UnsupportedOperation,
+)
+from perdure.idempotency import INVOCATION_ID_HEADER, InvocationDedup, invoke_key
+from perdure.invoke_result import function_error, invoke_headers
 from perdure.lambda_functions_api import FunctionsApi
 from perdure.runtime import Runtime
 from perdure.store.base import ExecutionRow, TransientStoreError
@@ -150,6 +159,20 @@ async def _client_gone(request: Request) -> None:
             return
 
 
+def _no_route(method: str, path: str) -> ServiceError:
+    """A Lambda operation perdure does not serve (501, its own error type, so it never
+    reads as a missing function), or a path that is no Lambda operation at all (404)."""
+    from perdure.auth_routes import match_route
+
+    known = match_route(method, path)
+    if known is not None:
+        return UnsupportedOperation(
+            f"perdure does not implement {known[0]} (it serves Invoke and the durable-execution "
+            "and callback operations of the Lambda API)"
+        )
+    return ResourceNotFound(f"No such API: {method} {echo(path)}")
+
+
 def execution_summary(row: ExecutionRow) -> dict[str, Any]:
     out: dict[str, Any] = {
         "DurableExecutionArn": row.arn,
@@ -209,6 +232,7 @@ class LambdaApi:
         self.engine: Engine = runtime.engine
         self.waiters = SyncWaiters(max_waiting_invokes)
         runtime.add_close_listener(self.waiters.closed)
+        self.dedup = InvocationDedup()
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = [
             ("POST", re.compile(r"^/2015-03-31/functions/(?P<id>[^/]+)/invocations$"), self.invoke),
             ("GET", re.compile(r"^/2025-12-01/functions/(?P<id>[^/]+)/durable-executions$"), self.list_executions),
@@ -225,6 +249,7 @@ class LambdaApi:
             *debug_routes(self),  # perdure's own: export, rerun, skip a timer
             *FunctionsApi(self.runtime, self._json, self._run).routes(),
         ]
+        self._routes += perdure_routes(self)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -256,7 +281,7 @@ class LambdaApi:
                     response = await handler(request, ident, groups.get("op", ""))
                     response.headers["x-amzn-RequestId"] = request_id
                     return response
-            raise ResourceNotFound(f"No such API: {request.method} {echo(path)}")
+            raise _no_route(request.method, path)
         except UnicodeDecodeError:
             return _error_response(ValidationError("The request path is not UTF-8 after percent-decoding"), request_id)
         except ServiceError as exc:
@@ -334,8 +359,11 @@ class LambdaApi:
         execution_name = request.headers.get("x-amz-durable-execution-name")
         if execution_name is not None and not re.fullmatch(r"[a-zA-Z0-9_-]{1,64}", execution_name):
             raise InvalidParameterValue("X-Amz-Durable-Execution-Name must be 1-64 characters of [a-zA-Z0-9_-]")
-        row, _ = await self._run(self.engine.start_execution, name, text, execution_name)
-        headers = {"X-Amz-Durable-Execution-Arn": row.arn, "X-Amz-Executed-Version": executed_version(row.version)}
+        # A client's retry of this call (same amz-sdk-invocation-id) gets the execution
+        # its first attempt started (perdure.idempotency).
+        key = invoke_key(name, request.headers.get(INVOCATION_ID_HEADER), execution_name)
+        row, _ = await self._run(self.dedup.once, key, lambda: self.engine.start_execution(name, text, execution_name)[0])
+        headers = invoke_headers(row)  # a plain function's answer names no durable execution
         if invocation_type == "Event":
             return Response(status_code=202, headers=headers)
         closed = await self.waiters.wait(row.arn, self._read_execution, lambda: _client_gone(request))
@@ -344,10 +372,8 @@ class LambdaApi:
         row = closed
         if row.status == "SUCCEEDED":
             return Response(content=(row.result or "null").encode(), status_code=200, headers=headers, media_type="application/json")
-        error = json.loads(row.error) if row.error else {}
         headers["X-Amz-Function-Error"] = "Unhandled"
-        body_out = {"errorType": error.get("ErrorType", row.status), "errorMessage": error.get("ErrorMessage", row.status)}
-        return JSONResponse(body_out, status_code=200, headers=headers)
+        return JSONResponse(function_error(row), status_code=200, headers=headers)
 
     async def checkpoint(self, request: Request, arn: str, _op: str) -> Response:
         data = await self._json(request, "CheckpointDurableExecution")

@@ -546,6 +546,12 @@ class SigV4Middleware:
     ) -> Target | None:
         """The action and resource asked for; None when nothing names one (a path no
         API serves, answered 404 by the app)."""
+        from perdure.api_perdure import iam_target
+
+        own = iam_target(scope["method"], raw_path)  # perdure's own routes (CLI, console)
+        if own is not None:
+            action, execution = own
+            return Target(action, (*_function_names(execution), execution) if execution else ())
         route = lambda_route(scope["method"], raw_path)
         if route is not None:
             action, labels = route

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from perdure import transitions as tr
+from perdure.devtime import scaled_due
 from perdure.errors import (
     CallbackTimeout,
     InvalidParameterValue,
@@ -163,7 +164,7 @@ class _Batch:
         for op_id, kind in fx.cancel_timers:
             self.tx.delete_timers(self.row.arn, op_id, kind)
         for op_id, kind, due in fx.timers:
-            self.tx.set_timer(Timer(self.row.arn, op_id, kind, due))
+            self.tx.set_timer(Timer(self.row.arn, op_id, kind, scaled_due(self.now, due)))
         if fx.timers:
             self.notify("ready", self.row.arn)  # the scheduler's next wake-up may be sooner
         for callback_id, op_id in fx.callbacks:

@@ -60,3 +60,12 @@ class TooManyRequests(ServiceError):
     status = 429
     error_kind = "User"
     message_key = "message"
+
+
+class UnsupportedOperation(ServiceError):
+    """A Lambda API operation perdure does not implement (not a missing resource)."""
+
+    code = "UnsupportedOperationException"
+    status = 501
+    error_kind = "User"
+    message_key = "message"

@@ -51,6 +51,14 @@ POLL_S = 5.0  # fallback polling while notifications arrive from other processes
 LOST_POLL_S = 0.5  # polling while they do not (the store's LISTEN connection is down)
 BUSY_RETRY_S = 0.05  # work is due but another process holds it: look again shortly
 EARLY_EXIT_S = 5.0  # a worker process that dies this young, idle, is replaced after a pause
+# Exit status of a worker process whose start re-ran a script that starts a Runtime.
+IMPORTED_MAIN_EXIT = 78
+GUARD_MESSAGE = (
+    "perdure: a Runtime was started while a worker process was importing your script: "
+    "worker processes are started with 'spawn' and re-import the main module, so code that "
+    "starts a Runtime must run only in the main process. Put it under "
+    "`if __name__ == \"__main__\":` (see the README's embedding example)."
+)
 
 
 @dataclass
@@ -83,7 +91,14 @@ class Runtime:
         hosted: Sequence[str] | None = None,
         lease_s: float = LEASE_S,
     ) -> None:
+        if getattr(multiprocessing.current_process(), "_inheriting", False):
+            # This is a worker process re-importing the user's script (spawn) and the
+            # script starts a Runtime at import: end quietly with a status the parent
+            # reads (it says why, once), instead of every worker dying on
+            # multiprocessing's bootstrapping error and being replaced in a loop.
+            os._exit(IMPORTED_MAIN_EXIT)
         self.db_url = db_url
+        self.fatal: str | None = None  # set when worker processes cannot start at all
         self.store = open_store(db_url)
         self.engine = Engine(self.store, functions)
         self.max_processes = max(0, processes)
@@ -158,6 +173,8 @@ class Runtime:
 
     def invoke(self, function_name: str, payload: str | None = None, *, name: str | None = None) -> str:
         """Start an execution (idempotent by ``name``); returns its ARN."""
+        if self.fatal is not None:
+            raise RuntimeError(self.fatal)
         row, _ = self.engine.start_execution(function_name, payload, name)
         return row.arn
 
@@ -169,6 +186,8 @@ class Runtime:
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
             while True:
+                if self.fatal is not None:
+                    raise RuntimeError(self.fatal)
                 row = self.engine.get_execution(arn)
                 if row.status != "RUNNING":
                     return row
@@ -207,6 +226,19 @@ class Runtime:
                 observer(kind, arn, details)
             except Exception:
                 log.exception("observer failed")
+
+    def advance(self, arn: str, operation: str | None = None, timeout: float = 30.0) -> list[dict[str, Any]]:
+        """Development: fire the execution's pending wait or retry timer now (waiting up
+        to ``timeout`` seconds for it to reach one); recorded in its history."""
+        from perdure.advance import advance_when_pending
+
+        return advance_when_pending(self.engine, arn, operation, timeout)
+
+    def callback_id(self, arn: str, name: str, timeout: float = 30.0) -> str:
+        """The id of the execution's callback ``name``, once it has started."""
+        from perdure.advance import callback_id
+
+        return callback_id(self.engine, arn, name, timeout)
 
     def poke(self) -> None:
         """Wake the loop (thread-safe)."""
@@ -348,6 +380,17 @@ class Runtime:
         recover_worker_logs(self.store, self.db_url, p.proc.pid or 0)
         self._fail_inflight(p, f"Runtime exited with error: exit status {p.proc.exitcode}")
         p.conn.close()
+        if p.proc.exitcode == IMPORTED_MAIN_EXIT and not p.served:
+            # Every replacement would die the same way: stop here, once, with the fix.
+            if self.fatal is None:
+                self.fatal = GUARD_MESSAGE
+                log.error("%s", GUARD_MESSAGE)
+                self.max_processes = 0
+                with self._waiters_lock:
+                    for events in self._waiters.values():
+                        for event in events:
+                            event.set()
+            return
         # One that dies at once (the database is down while it starts) is replaced after
         # a growing pause rather than in a loop.
         early = not p.served and time.monotonic() - p.started < EARLY_EXIT_S

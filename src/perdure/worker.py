@@ -16,7 +16,6 @@ import signal
 import sys
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from aws_durable_execution_sdk_python.execution import (
     InitialExecutionState,
 )
 
+from perdure import stacktraces
 from perdure.client import EngineServiceClient
 from perdure.engine import Engine, Invocation, Outcome, function_arn
 from perdure.functions import FunctionSpec
@@ -119,7 +119,7 @@ def error_of(exc: BaseException) -> dict[str, Any]:
     return {
         "ErrorType": type(exc).__name__,
         "ErrorMessage": str(exc),
-        "StackTrace": traceback.format_exception(exc)[-20:],
+        "StackTrace": stacktraces.format_stack(exc),
     }
 
 
@@ -239,6 +239,7 @@ def worker_main(conn: Connection, db_url: str, threads: int, functions: dict[str
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(level=os.environ.get("PERDURE_LOG_LEVEL", "WARNING"))
     capture.install(os.environ.get("AWS_LAMBDA_LOG_LEVEL", "INFO").upper())
+    stacktraces.install()  # failed steps keep their StackTrace (perdure.stacktraces)
     store = open_store(db_url)
     logs = LogSink(store, spool=spool_path(db_url, os.getpid()))
     # Every function of the deployment: handlers start chained invokes of the others.

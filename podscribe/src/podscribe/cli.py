@@ -451,6 +451,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         )
     console.print(table)
     for row in rows:
+        if row["error"]:
+            console.print(f"{row['run']}: {row['status']}: {row['error']}", markup=False, highlight=False)
         if row["status"] == "INTERRUPTED":
             console.print(f"{row['run']}: interrupted; run `podscribe transcribe {row['audio']}` again to resume")
         if row.get("review"):

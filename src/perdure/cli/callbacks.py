@@ -12,6 +12,7 @@ from perdure.cli.common import (
     error_object,
     json_payload,
     payload_text,
+    pending_callback_id,
     strip_metadata,
 )
 
@@ -24,7 +25,8 @@ def register(commands: Any, client: argparse.ArgumentParser) -> None:
     succeed = callback.add_parser(
         "succeed", parents=[client], help="complete a callback with a result"
     )
-    succeed.add_argument("callback_id", metavar="CALLBACK_ID")
+    succeed.add_argument("callback_id", metavar="CALLBACK_ID", help="callback id (or, with --execution, its name)")
+    _add_execution_option(succeed)
     succeed.add_argument(
         "--payload",
         metavar="JSON",
@@ -36,14 +38,16 @@ def register(commands: Any, client: argparse.ArgumentParser) -> None:
     succeed.set_defaults(handler=_cmd_callback_succeed)
 
     fail = callback.add_parser("fail", parents=[client], help="fail a callback")
-    fail.add_argument("callback_id", metavar="CALLBACK_ID")
+    fail.add_argument("callback_id", metavar="CALLBACK_ID", help="callback id (or, with --execution, its name)")
+    _add_execution_option(fail)
     add_error_options(fail)
     fail.set_defaults(handler=_cmd_callback_fail)
 
     heartbeat = callback.add_parser(
         "heartbeat", parents=[client], help="tell a callback its worker is still alive"
     )
-    heartbeat.add_argument("callback_id", metavar="CALLBACK_ID")
+    heartbeat.add_argument("callback_id", metavar="CALLBACK_ID", help="callback id (or, with --execution, its name)")
+    _add_execution_option(heartbeat)
     heartbeat.set_defaults(handler=_cmd_callback_heartbeat)
 
 
@@ -70,8 +74,20 @@ def _cmd_callback_heartbeat(args: argparse.Namespace) -> int:
     return _callback(args, "send_durable_execution_callback_heartbeat", request, "heartbeat sent")
 
 
+def _add_execution_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--execution", metavar="EXECUTION",
+        help="the execution (ARN, name or id prefix) waiting on the callback named CALLBACK_ID",
+    )
+    parser.add_argument("--function", metavar="F", help="with --execution: the execution's function")
+
+
 def _callback(args: argparse.Namespace, operation: str, request: dict[str, Any], done: str) -> int:
     def action(client: Any) -> int:
+        if args.execution:
+            request["CallbackId"] = args.callback_id = pending_callback_id(
+                client, args.execution, args.callback_id, args.function
+            )
         response = strip_metadata(getattr(client, operation)(**request))
         out = Output(args)
         if out.json:

@@ -362,6 +362,8 @@ def event_label(event: Mapping[str, Any]) -> str:
     label = str(event.get("EventType") or "")
     if event.get("SubType"):
         label += f" ({event['SubType']})"
+    if label.startswith("TimerAdvanced"):
+        label += " [development: fired early by `perdure executions advance`]"
     return label
 
 
@@ -383,7 +385,7 @@ def event_details(event: Mapping[str, Any]) -> str:
         if isinstance(value, dt.datetime):
             text = fmt_time(value)
         elif isinstance(value, str):
-            text = value
+            text = display_payload(value) or "" if value.startswith('{"t":') else value
         else:
             text = json.dumps(jsonable(value), ensure_ascii=False)
         if leaf not in KEEP_WHOLE and len(text) > MAX_VALUE_CHARS:
@@ -495,3 +497,186 @@ class Output:
             table.add_row(*(self._cell(value) for value in row))
         self._console().print(table)
 
+
+
+# --------------------------------------------------------------------------- perdure's own routes
+
+
+def perdure_call(client: Any, method: str, path: str, *, params: Mapping[str, Any] | None = None,
+                 body: Mapping[str, Any] | None = None, operation: str = "Perdure") -> dict[str, Any]:
+    """Call one of perdure's own routes (``/perdure/v1/...``) of the server ``client``
+    talks to. Errors are raised as botocore's, so ``call_server`` reports them alike."""
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
+
+    base = str(client.meta.endpoint_url).rstrip("/")
+    query = "?" + urllib.parse.urlencode({k: v for k, v in (params or {}).items() if v is not None}, doseq=True) if params else ""
+    data = json.dumps(body).encode() if body is not None else None
+    url = f"{base}/perdure/v1/{path}{query}"
+    headers = {"Content-Type": "application/json", **_signature(client, method, url, data)}
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=READ_TIMEOUT_S) as response:
+            answer: dict[str, Any] = json.loads(response.read() or b"{}")
+            return answer
+    except urllib.error.HTTPError as exc:
+        raw = exc.read()
+        try:
+            error = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            error = {}
+        code = exc.headers.get("x-amzn-ErrorType") or str(exc.code)
+        message = error.get("message") or error.get("Message") or raw.decode(errors="replace")[:200]
+        raise ClientError({"Error": {"Code": code, "Message": message}}, operation) from None
+    except TimeoutError:
+        raise ReadTimeoutError(endpoint_url=base) from None
+    except urllib.error.URLError:
+        raise EndpointConnectionError(endpoint_url=base) from None
+
+
+def _signature(client: Any, method: str, url: str, data: bytes | None) -> dict[str, str]:
+    """SigV4 headers for a request to perdure's own routes, signed with the credentials
+    the boto3 ``client`` signs with (a server started with ``--auth`` checks them)."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+
+    signer = getattr(client, "_request_signer", None)
+    credentials = getattr(signer, "_credentials", None)
+    if credentials is None:
+        return {}
+    request = AWSRequest(method=method, url=url, data=data or b"",
+                         headers={"Content-Type": "application/json"})
+    SigV4Auth(credentials.get_frozen_credentials(), "lambda", client.meta.region_name).add_auth(request)
+    return {k: v for k, v in request.headers.items() if k.lower() != "content-type"}
+
+
+def execution_path(arn: str, action: str) -> str:
+    from urllib.parse import quote
+
+    return f"durable-executions/{quote(arn, safe='')}/{action}"
+
+
+def resolve_arn(client: Any, ref: str, function: str | None = None) -> str:
+    """The ARN of the execution ``ref`` names: an ARN, an execution name (``function``
+    when several functions use it) or a unique prefix of the execution id."""
+    if ref.startswith("arn:"):
+        return ref
+    found = perdure_call(client, "GET", "resolve", params={"Ref": ref, "Function": function},
+                         operation="ResolveExecution")
+    return str(found["DurableExecutionArn"])
+
+
+def pending_callback_id(client: Any, execution: str, name: str, function: str | None = None) -> str:
+    """The id of the callback ``name`` (or operation id) that ``execution`` waits on."""
+    from botocore.exceptions import ClientError
+
+    arn = resolve_arn(client, execution, function)
+    state = perdure_call(client, "GET", execution_path(arn, "pending"), operation="GetPending")
+    callbacks = state.get("Callbacks") or []
+    for callback in callbacks:
+        if name in (callback.get("Name"), callback.get("Id")):
+            return str(callback["CallbackId"])
+    waiting = ", ".join(str(c.get("Name") or c.get("Id")) for c in callbacks) or "none"
+    raise ClientError(
+        {"Error": {"Code": "ResourceNotFoundException",
+                   "Message": f"{execution} waits on no callback named {name!r} (pending callbacks: {waiting})"}},
+        "FindCallback",
+    )
+
+
+def add_execution_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("arn", metavar="EXECUTION", help="execution ARN, name, or unique id prefix")
+    parser.add_argument("--function", metavar="F", help="the function, when an execution name is used by several")
+
+
+# --------------------------------------------------------------------------- payloads for people
+
+
+def unwrap_envelope(value: Any) -> Any:
+    """The SDK's serialisation envelope (``{"t": "m", "v": {...}}``) unwrapped for display."""
+    if isinstance(value, dict):
+        if set(value) == {"t", "v"} and isinstance(value["t"], str):
+            inner = value["v"]
+            if isinstance(inner, dict):
+                return {k: unwrap_envelope(v) for k, v in inner.items()}
+            if isinstance(inner, list):
+                return [unwrap_envelope(v) for v in inner]
+            return inner
+        return {k: unwrap_envelope(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap_envelope(v) for v in value]
+    return value
+
+
+def display_payload(text: Any) -> str | None:
+    """A JSON payload as compact JSON for people, the SDK's envelope unwrapped."""
+    if text is None or text == "":
+        return None
+    if not isinstance(text, str):
+        return json.dumps(jsonable(text), ensure_ascii=False)
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return text
+    return json.dumps(unwrap_envelope(value), ensure_ascii=False)
+
+
+def epoch_time(value: Any) -> str:
+    """An epoch-seconds number (perdure's own routes) as a UTC time."""
+    if not isinstance(value, int | float):
+        return ""
+    return fmt_time(dt.datetime.fromtimestamp(value, dt.UTC))
+
+
+def in_how_long(value: Any) -> str:
+    if not isinstance(value, int | float):
+        return ""
+    import time
+
+    left = value - time.time()
+    if left <= 0:
+        return "due now"
+    if left < 120:
+        return f"in {left:.0f} s"
+    if left < 7200:
+        return f"in {left / 60:.0f} min"
+    return f"in {left / 3600:.1f} h"
+
+
+def pending_lines(state: Mapping[str, Any], arn: str) -> list[str]:
+    """What an execution waits on, one line each, with the command that moves it on."""
+    ref = arn.rsplit("/", 1)[-1]  # the execution id: unique, and no $ for the shell
+
+    def label(kind: str, item: Mapping[str, Any]) -> str:
+        return f"{kind} {item['Name']}" if item.get("Name") else kind
+
+    lines: list[str] = []
+    for wait in state.get("Waits") or []:
+        due = wait.get("DueTimestamp")
+        lines.append(f"{label('wait', wait)}: due {epoch_time(due)} ({in_how_long(due)});"
+                     f" skip it: perdure executions advance {ref}")
+    for callback in state.get("Callbacks") or []:
+        lines.append(f"{label('callback', callback)}: id {callback.get('CallbackId')}; complete it:"
+                     f" perdure callback succeed {callback.get('CallbackId')} --payload 'true'")
+    for retry in state.get("Retries") or []:
+        error = error_text(retry.get("Error"))
+        when = retry.get("NextAttemptTimestamp")
+        text = f"retry of {label('step', retry)}: attempt {int(retry.get('Attempt') or 0) + 1}"
+        if when:
+            text += f" at {epoch_time(when)} ({in_how_long(when)}); skip the delay: perdure executions advance {ref}"
+        if error:
+            text += f" (after {error})"
+        lines.append(text)
+    for invoke in state.get("Invokes") or []:
+        lines.append(f"{label('invoke', invoke)}: execution {invoke.get('DurableExecutionArn')}")
+    for step in state.get("Steps") or []:
+        lines.append(f"{label('step', step)}: running")
+    retry = state.get("InvocationRetry")
+    if retry:
+        due = retry.get("NextInvocationTimestamp")
+        lines.append(f"re-invoke after {retry.get('FailedInvocations')} failed invocation(s): at {epoch_time(due)}"
+                     f" ({in_how_long(due)}); skip the delay: perdure executions advance {ref}")
+    return lines

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -10,17 +11,24 @@ from perdure.cli.common import (
     EXECUTION_STATUSES,
     Output,
     add_error_options,
+    add_execution_argument,
     call_server,
+    display_payload,
+    epoch_time,
     error_object,
     error_text,
     event_details,
     event_label,
+    execution_path,
     fail,
     fmt_days,
     fmt_seconds,
     fmt_time,
     pages,
+    pending_lines,
+    perdure_call,
     positive_int,
+    resolve_arn,
     short_id,
     strip_metadata,
     styled_status,
@@ -33,9 +41,9 @@ def register(commands: Any, client: argparse.ArgumentParser) -> None:
     ).add_subparsers(dest="executions_command", metavar="ACTION", required=True)
 
     listing = executions.add_parser(
-        "list", parents=[client], help="list the executions of a function"
+        "list", parents=[client], help="list executions, newest first"
     )
-    listing.add_argument("--function", metavar="F", help="function name or ARN (required)")
+    listing.add_argument("--function", metavar="F", help="only this function's (default: every function's)")
     listing.add_argument(
         "--status",
         action="append",
@@ -50,26 +58,26 @@ def register(commands: Any, client: argparse.ArgumentParser) -> None:
     listing.set_defaults(handler=_cmd_list)
 
     get = executions.add_parser("get", parents=[client], help="show one execution")
-    get.add_argument("arn", metavar="ARN", help="durable execution ARN")
+    add_execution_argument(get)
     get.add_argument("--no-data", action="store_true", help="leave out input, result and error")
     get.set_defaults(handler=_cmd_get)
 
     history = executions.add_parser(
         "history", parents=[client], help="show the event history of an execution"
     )
-    history.add_argument("arn", metavar="ARN", help="durable execution ARN")
+    add_execution_argument(history)
     history.add_argument("--no-data", action="store_true", help="leave out payloads")
     history.add_argument("--reverse", action="store_true", help="newest event first")
     history.set_defaults(handler=_cmd_history)
 
     stop = executions.add_parser("stop", parents=[client], help="stop a running execution")
-    stop.add_argument("arn", metavar="ARN", help="durable execution ARN")
+    add_execution_argument(stop)
     add_error_options(stop)
     stop.set_defaults(handler=_cmd_stop)
     pause = executions.add_parser(
         "pause", parents=[client], help="stop invoking an execution (waits and callbacks still complete)"
     )
-    pause.add_argument("arn", metavar="ARN", help="durable execution ARN")
+    add_execution_argument(pause)
     pause.add_argument("--reason", help="recorded in the execution history")
     pause.add_argument(
         "--keep-timeout-running", action="store_true",
@@ -77,20 +85,22 @@ def register(commands: Any, client: argparse.ArgumentParser) -> None:
     )
     pause.set_defaults(handler=_cmd_pause)
     resume = executions.add_parser("resume", parents=[client], help="resume a paused execution")
-    resume.add_argument("arn", metavar="ARN", help="durable execution ARN")
+    add_execution_argument(resume)
     resume.add_argument("--reason", help="recorded in the execution history")
     resume.set_defaults(handler=_cmd_resume)
     delete = executions.add_parser("delete", parents=[client], help="delete a closed execution and its history")
-    delete.add_argument("arn", metavar="ARN", help="durable execution ARN")
+    add_execution_argument(delete)
     delete.set_defaults(handler=_cmd_delete)
+    advance = executions.add_parser(
+        "advance", parents=[client],
+        help="development: fire a pending wait or retry timer now (recorded in the history)",
+    )
+    add_execution_argument(advance)
+    advance.add_argument("--operation", metavar="NAME", help="only this operation (name or id)")
+    advance.set_defaults(handler=_cmd_advance)
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    if not args.function:
-        fail(
-            "executions list needs --function NAME "
-            "(listing across all functions is not supported yet)"
-        )
     statuses: list[str] = []
     for item in args.status or []:
         for status in item.split(","):
@@ -107,20 +117,36 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
     def action(client: Any) -> int:
         executions: list[dict[str, Any]] = []
-        for page in pages(client.list_durable_executions_by_function, request):
-            executions.extend(page.get("DurableExecutions", []))
-            if args.max_items and len(executions) >= args.max_items:
-                del executions[args.max_items :]
-                break
+        if args.function:
+            for page in pages(client.list_durable_executions_by_function, request):
+                executions.extend(page.get("DurableExecutions", []))
+                if args.max_items and len(executions) >= args.max_items:
+                    del executions[args.max_items :]
+                    break
+        else:
+            found = perdure_call(
+                client, "GET", "executions",
+                params={"Statuses": statuses or None, "MaxItems": args.max_items or 100},
+                operation="ListExecutions",
+            )
+            executions = [
+                e for e in found.get("DurableExecutions", [])
+                if not args.name or e.get("DurableExecutionName") == args.name
+            ]
+            for e in executions:
+                e.pop("FunctionName", None)
+                for key in ("StartTimestamp", "EndTimestamp"):
+                    if isinstance(e.get(key), int | float):
+                        e[key] = dt.datetime.fromtimestamp(e[key], dt.UTC)
         out = Output(args)
         if out.json:
             out.print_json({"DurableExecutions": executions})
             return 0
         if not executions:
-            out.note(f"no executions of {args.function}")
+            out.note(f"no executions of {args.function}" if args.function else "no executions")
             return 0
         out.table(
-            ["Name", "Status", "Started", "Ended", "Execution ARN"],
+            ["Name", "Status", "Started", "Ended", "Execution ARN"],  # ARN names the function
             [
                 [
                     e.get("DurableExecutionName"),
@@ -139,17 +165,18 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_get(args: argparse.Namespace) -> int:
-    request: dict[str, Any] = {"DurableExecutionArn": args.arn}
-    # Explicit either way, so the output does not depend on the server's default.
-    request["IncludeExecutionData"] = not args.no_data
-
     def action(client: Any) -> int:
+        arn = resolve_arn(client, args.arn, args.function)
+        # Explicit either way, so the output does not depend on the server's default.
+        request = {"DurableExecutionArn": arn, "IncludeExecutionData": not args.no_data}
         execution = strip_metadata(client.get_durable_execution(**request))
         out = Output(args)
         if out.json:
             out.print_json(execution)
             return 0
+        state = perdure_call(client, "GET", execution_path(arn, "pending"), operation="GetPending")
         config = execution.get("DurableConfig") or {}
+        error = execution.get("Error")
         rows: list[tuple[str, Any]] = [
             ("Name", execution.get("DurableExecutionName")),
             ("Status", styled_status(execution.get("Status"))),
@@ -161,24 +188,38 @@ def _cmd_get(args: argparse.Namespace) -> int:
             ("Times out", fmt_time(execution.get("ExpectedExecutionTimeoutTimestamp"))),
             ("Execution timeout", fmt_seconds(config.get("ExecutionTimeout"))),
             ("Retention", fmt_days(config.get("RetentionPeriodInDays"))),
-            ("Input", execution.get("InputPayload")),
-            ("Result", execution.get("Result")),
-            ("Error", error_text(execution.get("Error"))),
+            ("Input", display_payload(execution.get("InputPayload"))),
+            ("Result", display_payload(execution.get("Result"))),
+            ("Error", error_text(error)),
         ]
         out.key_values([(k, v) for k, v in rows if v not in (None, "")])
+        _print_stack(out, error)
+        lines = pending_lines(state, arn)
+        if lines:
+            out.note("waiting on:")
+            for line in lines:
+                out.note(f"  {line}")
         return 0
 
     return call_server(args, action)
 
 
-def _cmd_history(args: argparse.Namespace) -> int:
-    request: dict[str, Any] = {"DurableExecutionArn": args.arn}
-    # Explicit either way, so the output does not depend on the server's default.
-    request["IncludeExecutionData"] = not args.no_data
-    if args.reverse:
-        request["ReverseOrder"] = True
+def _print_stack(out: Output, error: Any, title: str = "stack trace") -> None:
+    stack = error.get("StackTrace") if isinstance(error, Mapping) else None
+    if isinstance(stack, list) and stack:
+        out.note(f"{title}:")
+        for line in stack:
+            for part in str(line).rstrip("\n").split("\n"):
+                out.note(f"  {part}")
 
+
+def _cmd_history(args: argparse.Namespace) -> int:
     def action(client: Any) -> int:
+        arn = resolve_arn(client, args.arn, args.function)
+        # Explicit either way, so the output does not depend on the server's default.
+        request: dict[str, Any] = {"DurableExecutionArn": arn, "IncludeExecutionData": not args.no_data}
+        if args.reverse:
+            request["ReverseOrder"] = True
         events: list[dict[str, Any]] = []
         for page in pages(client.get_durable_execution_history, request):
             events.extend(page.get("Events", []))
@@ -201,6 +242,11 @@ def _cmd_history(args: argparse.Namespace) -> int:
             ],
             no_wrap=("#", "Time", "Event", "Id"),
         )
+        for event in events:
+            details = event.get(f"{event.get('EventType')}Details") or {}
+            error = (details.get("Error") or {}).get("Payload") if isinstance(details, Mapping) else None
+            name = event.get("Name") or event.get("Id") or ""
+            _print_stack(out, error, f"stack trace of event #{event.get('EventId')} {event_label(event)} {name}".rstrip())
         waiting = _open_callbacks(events)
         if waiting:
             out.note("waiting on callbacks (complete with: perdure callback succeed ID):")
@@ -229,13 +275,33 @@ def _simple_execution_call(args: argparse.Namespace, method: str, request: dict[
     """Call one execution-level API (stop, pause, resume, delete) and say what happened."""
 
     def action(client: Any) -> int:
-        response = strip_metadata(getattr(client, method)(**request))
+        arn = resolve_arn(client, args.arn, args.function)
+        response = strip_metadata(getattr(client, method)(**dict(request, DurableExecutionArn=arn)))
         out = Output(args)
         if out.json:
             out.print_json(response)
         else:
             when = response.get("StopTimestamp")
-            out.note(f"{done} {args.arn}" + (f" at {fmt_time(when)}" if when else ""))
+            out.note(f"{done} {arn}" + (f" at {fmt_time(when)}" if when else ""))
+        return 0
+
+    return call_server(args, action)
+
+
+def _cmd_advance(args: argparse.Namespace) -> int:
+    def action(client: Any) -> int:
+        arn = resolve_arn(client, args.arn, args.function)
+        body = {"Operation": args.operation} if args.operation else {}
+        response = perdure_call(client, "POST", execution_path(arn, "advance"), body=body, operation="Advance")
+        out = Output(args)
+        if out.json:
+            out.print_json(response)
+            return 0
+        for item in response.get("Advanced", []):
+            what = {"wait": "wait", "retry": "retry of step", "invocation_retry": "re-invoke"}.get(item.get("Timer"), item.get("Timer"))
+            what += f" {item['Name']}" if item.get("Name") else ""
+            out.note(f"advanced {what} (was due {epoch_time(item.get('DueTimestamp'))}); "
+                     "recorded as TimerAdvanced in the history")
         return 0
 
     return call_server(args, action)

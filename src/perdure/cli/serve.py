@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
+import socket
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,7 @@ from perdure.cli.common import (
     positive_int,
 )
 from perdure.cli.security import add_security_options, security_settings
+from perdure.devtime import ENV as TIME_SCALE_ENV
 
 
 def register(commands: Any, client: argparse.ArgumentParser) -> None:
@@ -80,6 +84,18 @@ def register(commands: Any, client: argparse.ArgumentParser) -> None:
         help="publish a new version of a function within a second of a saved change "
         "(running executions stay on their versions; needs perdure[watch])",
     )
+    serve.add_argument(
+        "--lazy",
+        action="store_true",
+        help="do not import every handler at start (a broken handler is then found by "
+        "its first invocation)",
+    )
+    serve.add_argument(
+        "--time-scale",
+        type=positive_float,
+        metavar="N",
+        help="development only: waits, retries and callback timeouts run N times faster",
+    )
     add_fleet_options(serve)
     add_template_options(serve)
     add_security_options(serve)
@@ -134,11 +150,31 @@ def register(commands: Any, client: argparse.ArgumentParser) -> None:
 def _cmd_serve(args: argparse.Namespace) -> int:
     functions = _load_functions(args)
     db_url = args.db or default_db_url()
-    if not args.db and not os.environ.get("PERDURE_DB", "").strip():
-        default_db_path().parent.mkdir(parents=True, exist_ok=True)
+    check_db_url(db_url)
     if args.no_workers:
         _require_shared_db(db_url, "serve --no-workers")
     security = security_settings(args)
+    # Everything that can refuse to start does so before the database is created.
+    check_port_free(args.host, args.port)
+    if not args.lazy and not args.no_workers:  # without workers, nothing runs handlers here
+        from perdure.preflight import check_handlers
+
+        problems = check_handlers(functions)
+        if problems:
+            fail(
+                "cannot import the handler of "
+                + ("; ".join(problems) if len(problems) == 1 else "\n  " + "\n  ".join(problems))
+                + "\n(fix it, or start with --lazy to find it at the first invocation)"
+            )
+    if args.time_scale and args.time_scale != 1:
+        os.environ[TIME_SCALE_ENV] = repr(args.time_scale)
+        print(
+            f"perdure: WARNING --time-scale {args.time_scale:g}: waits, retries and callback "
+            f"timeouts run {args.time_scale:g} times faster (development only)",
+            file=sys.stderr,
+        )
+    if not args.db and not os.environ.get("PERDURE_DB", "").strip():
+        default_db_path().parent.mkdir(parents=True, exist_ok=True)
 
     from perdure.server import run_server  # lazily: client commands never import it
 
@@ -175,6 +211,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     db_url = args.db or os.environ.get("PERDURE_DB", "").strip()
     if not db_url:
         fail("perdure worker needs the server's database: pass --db postgresql://... or set PERDURE_DB")
+    check_db_url(db_url)
     _require_shared_db(db_url, "worker")
     hosted = None
     if args.functions:
@@ -213,6 +250,44 @@ def _load_functions(args: argparse.Namespace) -> dict[str, Any]:
         return load_template(template, parameter_overrides=parameters, env_overrides=env_overrides)
     except TemplateError as exc:
         fail(str(exc))
+
+
+def check_db_url(db_url: str) -> None:
+    """A database URL perdure can open, or a one-line usage error."""
+    if db_url.startswith("sqlite:///") and len(db_url) > len("sqlite:///"):
+        return
+    if db_url.startswith(("postgresql://", "postgres://")):
+        return
+    hint = f" (a file? use sqlite:///{os.path.abspath(db_url)})" if "://" not in db_url else ""
+    fail(f"--db {db_url!r}: expected sqlite:///PATH or postgresql://USER@HOST/DB{hint}")
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Fail before anything starts when the address is taken (uvicorn would only
+    find out after the server had said it was serving)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        fail(f"--host {host}: {exc.strerror}")
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                fail(f"port {port} on {host} is already in use (another perdure serve?): pick one with --port")
+            fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    return value
 
 
 def _require_shared_db(db_url: str, command: str) -> None:
