@@ -310,10 +310,10 @@ class LambdaApi:
             raise RequestTooLarge(f"Request must be smaller than {MAX_BODY_BYTES} bytes")
         return b"".join(chunks)
 
-    async def _json(self, request: Request, operation: str) -> dict[str, Any]:
-        """The request body as a JSON object, checked against ``operation``'s input shape."""
+    async def json_object(self, request: Request) -> dict[str, Any]:
+        """The request body as a JSON object (``{}`` when there is none), or a 4xx."""
         body = await self._body(request)
-        if not body:
+        if not body.strip():
             return {}
         try:
             data = parse_json(body)
@@ -321,6 +321,11 @@ class LambdaApi:
             raise InvalidParameterValue(f"Request body is not valid JSON: {exc}") from exc
         if not isinstance(data, dict):
             raise InvalidParameterValue("Request body must be a JSON object")
+        return data
+
+    async def _json(self, request: Request, operation: str) -> dict[str, Any]:
+        """The request body as a JSON object, checked against ``operation``'s input shape."""
+        data = await self.json_object(request)
         validate_body(operation, data)
         return data
 

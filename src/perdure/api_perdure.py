@@ -45,15 +45,7 @@ def routes(api: LambdaApi) -> list[tuple[str, re.Pattern[str], Handler]]:
         return JSONResponse(to_wire(await api._run(advance.pending, api.engine, arn)))
 
     async def advance_timers(request: Request, arn: str, _op: str) -> Response:
-        from perdure.api import parse_json
-
-        body = await api._body(request)
-        try:
-            data = parse_json(body) if body.strip() else {}
-        except ValueError as exc:
-            raise InvalidParameterValue(f"Request body is not valid JSON: {exc}") from exc
-        if not isinstance(data, dict):
-            raise InvalidParameterValue("Request body must be a JSON object")
+        data = await api.json_object(request)
         operation = data.get("Operation")
         if operation is not None and not isinstance(operation, str):
             raise InvalidParameterValue("Operation must be a string (an operation name or id)")

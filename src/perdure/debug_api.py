@@ -64,18 +64,7 @@ def debug_routes(api: LambdaApi) -> list[Route]:
 
 
 async def _json_object(api: LambdaApi, request: Request) -> dict[str, Any]:
-    from perdure.api import parse_json  # the same JSON rules as the Lambda API's
-
-    body = await api._body(request)
-    if not body.strip():
-        return {}
-    try:
-        data = parse_json(body)
-    except ValueError as exc:
-        raise InvalidParameterValue(f"Request body is not valid JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise InvalidParameterValue("Request body must be a JSON object")
-    return data
+    return await api.json_object(request)  # the same JSON rules as the Lambda API's
 
 
 def _optional_text(data: dict[str, Any], key: str) -> str | None:
