@@ -127,7 +127,10 @@ def check_history(events: list[dict[str, Any]]) -> None:
         for e in events
         if e["EventType"] in ("StepSucceeded", "WaitSucceeded", "CallbackSucceeded")
     ]
-    assert order == ["a", "WaitSucceeded", "publish", "CallbackSucceeded", "b"], order
+    # The callback id is published from inside the "publish" step, so the answer may be
+    # recorded before that step's own checkpoint: either order is right.
+    assert order[:2] == ["a", "WaitSucceeded"] and order[-1] == "b", order
+    assert sorted(order[2:4]) == ["CallbackSucceeded", "publish"], order
     stamps = [e["EventTimestamp"] for e in events]
     assert stamps == sorted(stamps), "event timestamps go backwards"
 

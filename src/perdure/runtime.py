@@ -365,7 +365,9 @@ class Runtime:
                 if message[0] == "done":
                     arn, _ = p.inflight.pop(message[1], (None, 0))
                     if arn is not None and len(message) > 2:
-                        self._observe("invocation", arn, {"function": p.function, **message[2]})
+                        # A process is bound to "Function:version"; metrics count by function.
+                        function = (p.function or "").partition(":")[0]
+                        self._observe("invocation", arn, {"function": function, **message[2]})
                 elif message[0] == "event":
                     self._announce(message[1], message[2])
         except (EOFError, OSError):
