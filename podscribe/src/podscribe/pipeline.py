@@ -21,9 +21,18 @@ operation          what it does
                    the LLM, each with its source
 ``review``         ``wait_for_callback`` (only when ``review.enabled``), then
                    ``review-apply``: approve, reject (the execution fails) or corrections
+``notes``          child context (when ``notes.enabled``): with an LLM, ``notes-plan``,
+                   one step per window (``notes-N``) and ``notes-finish`` (validated
+                   chapters, summary, keywords, titles, social post); without one, only
+                   ``notes-finish`` (lexical topic segmentation, labelled as such)
 ``normalize``      step: caption-sized segments
 ``captions``       step: VTT, SRT, caption JSON and the full transcript JSON to ``out``
-``notify``         step: the completion event (webhook, when configured) and summary line
+``publish``        step: chapters.json, the Podcasting 2.0 transcript, show notes and the
+                   RSS snippet to ``out`` (when ``notes.enabled``)
+``notify``         step: the event (webhook, when configured, signed when a secret is
+                   set; also the run's event log) and summary line. When a stage fails
+                   or the review is rejected, ``notify-failure`` sends the failure event
+                   and the execution then fails with the stage's error
 =================  =====================================================================
 
 Large data (audio, transcripts) lives in the artifact store; checkpoints hold keys and
@@ -75,6 +84,13 @@ from podscribe.stages.common import (
     parse_input,
     retry_policy,
     run_key,
+)
+from podscribe.stages.notes import (
+    notes_finish_stage,
+    notes_plan_stage,
+    notes_window_stage,
+    publish_stage,
+    use_llm,
 )
 from podscribe.stages.publish import captions_stage, normalize_stage, notify_stage
 from podscribe.stages.review import (
@@ -264,8 +280,40 @@ def _review(context: DurableContext, p: PipelineInput, named: dict[str, Any]) ->
         )
     except DurableOperationError as exc:
         if exc.error_type.endswith("ReviewRejected"):
-            raise PipelineError(_message(exc)) from None
+            raise RunRejected(_message(exc)) from None
         raise PipelineError(f"review failed: {_message(exc)}") from None
+
+
+class RunRejected(PipelineError):
+    """The reviewer rejected the transcript."""
+
+
+def _notes(context: DurableContext, p: PipelineInput, transcript_key: str) -> dict[str, Any]:
+    def run(ctx: DurableContext) -> dict[str, Any]:
+        results: list[dict[str, Any]] = []
+        seconds = 0.0
+        if use_llm(p):
+            plan = _step(ctx, "notes-plan", lambda: notes_plan_stage(p, transcript_key))
+            for n, (first, stop) in enumerate(plan["windows"]):
+                out = _step(
+                    ctx,
+                    f"notes-{n}",
+                    functools.partial(notes_window_stage, p, transcript_key, first, stop),
+                    attempts=4,
+                    max_delay_s=60,
+                )
+                seconds += float(out.pop("seconds"))
+                results.append(out)
+        finished: dict[str, Any] = _step(
+            ctx, "notes-finish", lambda: notes_finish_stage(p, transcript_key, results), attempts=4, max_delay_s=60
+        )
+        finished["seconds"] = round(seconds + float(finished["seconds"]), 3)
+        return finished
+
+    try:
+        return context.run_in_child_context(run, name="notes", config=ChildConfig(serdes=JSON))
+    except DurableOperationError as exc:
+        raise PipelineError(_message(exc)) from None
 
 
 def handler(event: Any, lambda_context: Any) -> Any:
@@ -276,9 +324,24 @@ def handler(event: Any, lambda_context: Any) -> Any:
 @durable_execution
 def pipeline(event: Any, context: DurableContext) -> dict[str, Any]:
     p = parse_input(event)
-    cfg = p.config
     started: float = context.step(lambda _ctx: now_s(), name="start", config=StepConfig(serdes=JSON))
     timings: dict[str, float] = {}
+    try:
+        return _run(context, p, started, timings)
+    except PipelineError as exc:
+        status = "rejected" if isinstance(exc, RunRejected) else "failed"
+        error = str(exc)
+        _step(
+            context,
+            "notify-failure",
+            lambda: notify_stage(p, started, {}, timings, {}, status=status, error=error),
+            attempts=2,
+        )
+        raise
+
+
+def _run(context: DurableContext, p: PipelineInput, started: float, timings: dict[str, float]) -> dict[str, Any]:
+    cfg = p.config
 
     decoded = _step(context, "decode", lambda: decode_stage(p))
     timings["decode"] = decoded["seconds"]
@@ -328,6 +391,12 @@ def pipeline(event: Any, context: DurableContext) -> dict[str, Any]:
         reviewed = _review(context, p, named)
         key = reviewed["key"]
 
+    notes: dict[str, Any] | None = None
+    if cfg.notes.enabled:
+        notes_in = key
+        notes = _notes(context, p, notes_in)
+        timings["notes"] = notes["seconds"]
+
     normalize_in = key
     normalized = _step(context, "normalize", lambda: normalize_stage(p, normalize_in))
     timings["normalize"] = normalized["seconds"]
@@ -336,6 +405,13 @@ def pipeline(event: Any, context: DurableContext) -> dict[str, Any]:
     captions = _step(context, "captions", lambda: captions_stage(p, final_key))
     timings["captions"] = captions["seconds"]
     outputs: dict[str, str] = captions["outputs"]
+    if notes is not None:
+        notes_key, caption_outputs = notes["key"], dict(outputs)
+        published = _step(
+            context, "publish", lambda: publish_stage(p, notes_key, final_key, caption_outputs)
+        )
+        timings["publish"] = published["seconds"]
+        outputs = {**outputs, **published["outputs"]}
 
     speakers = reviewed["names"] if reviewed is not None else named["names"]
     sources: dict[str, Any] = dict(named.get("sources", {}))
@@ -370,6 +446,8 @@ def pipeline(event: Any, context: DurableContext) -> dict[str, Any]:
         summary["refine"] = {
             k: refined[k] for k in ("chunks", "updates", "rejected", "failed_chunks", "llm_names")
         }
+    if notes is not None:
+        summary["notes"] = {k: notes[k] for k in ("method", "chapters", "problems")}
     if reviewed is not None:
         summary["review"] = {k: reviewed[k] for k in ("action", "renamed", "edited", "problems")}
     return summary

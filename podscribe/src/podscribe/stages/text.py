@@ -95,9 +95,12 @@ def speakers_stage(
     centroids_key: str | None,
     llm_names: Mapping[str, str],
 ) -> dict[str, Any]:
-    """Name speakers: voice library first, then self-introductions (with the configured
-    hosts' spellings), then the LLM; no two speakers share a name."""
-    from podscribe.naming import names_from_intros
+    """Name speakers: a voice match far above the threshold (``voice_threshold +
+    voice_override_margin``) first, then self-introductions (snapped to the configured
+    hosts' spellings), then other voice matches above the threshold, then the LLM; no two
+    speakers share a name. A host introduction that was misheard is corrected in the
+    words too."""
+    from podscribe.naming import correct_misheard_names, find_intros, names_from_intros
     from podscribe.voices import load_library, match, similarities
 
     t0 = time.monotonic()
@@ -107,26 +110,39 @@ def speakers_stage(
     names: dict[str, str] = {}
     sources: dict[str, dict[str, Any]] = {}
     taken: set[str] = set()
+    overruled: list[dict[str, Any]] = []
 
-    def take(label: str, name: str, source: dict[str, Any]) -> None:
+    def take(label: str, name: str, source: dict[str, Any]) -> bool:
         if label in names or label not in labels or fold_name(name) in taken:
-            return
+            return False
         names[label] = name
         sources[label] = source
         taken.add(fold_name(name))
+        return True
 
+    scfg = p.config.speakers
+    voice: dict[str, tuple[str, float]] = {}
     if p.voice_library and centroids_key:
         library = load_library(p.voice_library)
         centroids = {k: np.asarray(v, dtype=np.float32) for k, v in store.get_json(centroids_key).items()}
         if library and centroids:
             sims = similarities(centroids, library)
-            for label, name in match(centroids, library, p.config.speakers.voice_threshold).items():
-                take(label, name, {"source": "voice", "similarity": round(sims[label][name], 3)})
-    hosts = p.config.speakers.hosts
+            for label, name in match(centroids, library, scfg.voice_threshold).items():
+                voice[label] = (name, round(float(sims[label][name]), 3))
+    strong = scfg.voice_threshold + scfg.voice_override_margin
+    for label, (name, sim) in sorted(voice.items()):
+        if sim >= strong:
+            take(label, name, {"source": "voice", "similarity": sim})
+    hosts = scfg.hosts
     for label, name in names_from_intros(transcript, hosts).items():
         take(label, name, {"source": "host intro" if name in hosts else "intro"})
+    for label, (name, sim) in sorted(voice.items()):
+        if not take(label, name, {"source": "voice", "similarity": sim}) and names.get(label) != name:
+            overruled.append({"label": label, "voice": name, "similarity": sim, "kept": names.get(label)})
     for label, name in sorted(llm_names.items()):
         take(label, name, {"source": "llm"})
+
+    transcript, corrected = correct_misheard_names(transcript, find_intros(transcript, hosts), names)
 
     transcript.speakers = dict(sorted(names.items()))
     key = f"runs/{p.run_id}/transcript.named.json"
@@ -136,6 +152,8 @@ def speakers_stage(
         "names": transcript.speakers,
         "sources": sources,
         "labels": labels,
+        "corrected": corrected,
+        "overruled": overruled,
         "seconds": round(time.monotonic() - t0, 3),
     }
 
