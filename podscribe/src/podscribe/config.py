@@ -80,6 +80,12 @@ class AsrConfig(_Section):
         description='CTranslate2 compute type: "auto", "int8", "float16", ...',
     )
     beam_size: int = Field(default=5, ge=1, le=20, description="Beam search width.")
+    batch_size: int = Field(
+        default=0,
+        ge=0,
+        le=256,
+        description="faster-whisper's batched pipeline, this many speech segments per batch: 0 = auto (16 on a GPU, off on CPU), 1 = off.",
+    )
     vad: bool = Field(
         default=True, description="Skip silence with voice activity detection before decoding."
     )

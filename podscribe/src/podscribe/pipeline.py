@@ -446,6 +446,10 @@ def _run(context: DurableContext, p: PipelineInput, started: float, timings: dic
         summary["refine"] = {
             k: refined[k] for k in ("chunks", "updates", "rejected", "failed_chunks", "llm_names")
         }
+    if named.get("overruled"):
+        summary["speaker_overruled"] = named["overruled"]
+    if named.get("corrected"):
+        summary["names_corrected"] = named["corrected"]
     if notes is not None:
         summary["notes"] = {k: notes[k] for k in ("method", "chapters", "problems")}
     if reviewed is not None:

@@ -145,7 +145,10 @@ def _describe(name: str, result: Any) -> str:
             text += f", {r['failed_chunks']} unusable answers"
         return text
     if name == "speakers":
-        return _names(r.get("names") or {}, r.get("sources"))
+        text = _names(r.get("names") or {}, r.get("sources"))
+        if r.get("corrected"):
+            text += "; words corrected: " + ", ".join(str(c) for c in r["corrected"])
+        return text
     if name == "review-apply":
         text = str(r.get("action", ""))
         if r.get("action") == "correct":

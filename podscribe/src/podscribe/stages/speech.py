@@ -158,9 +158,13 @@ def transcribe_stage(
                 with contextlib.suppress(OSError):
                     store.put_json(progress_key, {"done": round(done, 2), "total": round(end - start, 2)}, indent=None)
 
+        from podscribe.asr import batch_size_for, resolve_device
+
+        device = resolve_device(asr.device, asr.compute_type)[0]
         transcript = transcribe(
             model,
             audio,
+            batch_size=batch_size_for(asr.batch_size, device),
             offset=start,
             beam_size=asr.beam_size,
             vad=asr.vad,
