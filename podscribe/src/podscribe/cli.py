@@ -667,6 +667,7 @@ def cmd_feed(args: argparse.Namespace) -> int:
     state_dir = _state_dir(args)
     if args.server:
         _fail("podscribe feed runs embedded only (no --server yet)")
+    _worker_logging(False)
     return run_feed(
         args,
         config=config,

@@ -95,6 +95,12 @@ def cmd_feed(args: argparse.Namespace, *, config: Config, state_dir: Path, artif
             fail(f"{source}: file not found")
         source = str(path.resolve())
         stem = path.stem
+        from podscribe.feed import parse_feed, read_feed_text
+
+        try:
+            parse_feed(read_feed_text(source), source)
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            fail(" ".join(str(exc).split()))
     else:
         stem = Path(source.split("?", 1)[0]).stem or "feed"
     out = str(Path(args.out or Path.cwd() / stem).expanduser().resolve())
