@@ -20,6 +20,7 @@ Needs espeak-ng.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import threading
@@ -117,7 +118,12 @@ def main() -> int:
     work = args.keep or Path(tmp.name)
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
-    path, turns = build_episode(args.hours, work)
+    saved = work / f"long-{args.hours:g}h.json"
+    if args.keep and saved.is_file():  # reuse the episode built by an earlier run
+        path, turns = work / "long.opus", [tuple(t) for t in json.loads(saved.read_text())]
+    else:
+        path, turns = build_episode(args.hours, work)
+        saved.write_text(json.dumps(turns))
     print(f"episode: {turns[-1][1] / 3600:.2f} h, {len(turns)} turns, {path.stat().st_size / 1e6:.0f} MB Opus "
           f"(built in {time.monotonic() - t0:.0f} s); baseline RSS {rss_mb():.0f} MB", flush=True)
     p = parse_input({"audio": str(path), "artifacts": str(work / "artifacts"), "config": {}, "run_id": "ps-long"})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
+import os
 import tempfile
 import threading
 import time
@@ -20,7 +20,6 @@ from podscribe.stages.common import (
     load_audio_artifact,
     local_copy,
     now_s,
-    save_audio_artifact,
     store_for,
 )
 
@@ -95,25 +94,29 @@ def get_model(asr: AsrConfig, workers: int = 1, threads: int = 0) -> WhisperMode
 
 def decode_stage(p: PipelineInput) -> dict[str, Any]:
     """Decode to 16 kHz mono (stored content-addressed) and cut into chunks at silences."""
-    from podscribe.audio import audio_info, duration_of, load_audio
+    from podscribe.audio import audio_info, decode_to_npy, duration_of
     from podscribe.chunking import chunk_spans
 
     store = store_for(p.artifacts)
 
     def compute() -> dict[str, Any]:
+        # Streamed: the decoded samples go to a .npy file, never whole into memory, and
+        # the chunker reads them memory-mapped (a 3-hour episode is 690 MB of samples).
         with tempfile.TemporaryDirectory(prefix="podscribe-") as tmp:
             path = local_copy(p.audio, tmp)
-            audio = load_audio(path)
             info = audio_info(path)
-        audio_sha = hashlib.sha256(audio.tobytes()).hexdigest()[:32]
-        audio_key = f"cache/audio/{audio_sha}.npy"
-        if not store.exists(audio_key):
-            save_audio_artifact(store, audio_key, audio)
-        spans = chunk_spans(audio, target_s=p.config.asr.chunk_seconds)
+            decoded = decode_to_npy(path, os.path.join(tmp, "audio.npy"))
+            audio_sha = decoded.sha256[:32]
+            audio_key = f"cache/audio/{audio_sha}.npy"
+            if not store.exists(audio_key):
+                store.put_file(audio_key, decoded.path)
+            audio = np.load(decoded.path, mmap_mode="r", allow_pickle=False)
+            spans = chunk_spans(audio, target_s=p.config.asr.chunk_seconds)
+            seconds = duration_of(audio)
         return {
             "audio_key": audio_key,
             "audio_sha": audio_sha,
-            "duration": round(duration_of(audio), 3),
+            "duration": round(seconds, 3),
             "spans": [[round(a, 3), round(b, 3)] for a, b in spans],
             "source": {
                 "path": p.audio,
