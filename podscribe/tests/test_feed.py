@@ -105,3 +105,13 @@ def test_feed_transcribes_new_episodes_once(tmp_path: Path) -> None:
     after = executions()
     assert [f for f, _s in after].count("PodscribePipeline") == 3  # no episode ran again
     assert len(after) == len(before) + 1  # only the new feed execution, which found nothing
+
+
+def test_template_lists_the_feed_function() -> None:
+    from perdure.template import load_template
+    from podscribe.feed import FEED_FUNCTION
+    from podscribe.feedcli import feed_function_spec
+
+    functions = load_template(Path(__file__).resolve().parents[1] / "template.yaml")
+    assert functions[FEED_FUNCTION].handler == feed_function_spec().handler == "podscribe.feed.handler"
+    assert "PodscribePipeline" in functions
