@@ -89,6 +89,12 @@ def test_feed_transcribes_new_episodes_once(tmp_path: Path) -> None:
         assert json.loads((out / d / f"{d}.chapters.json").read_text())["version"] == "1.2.0"
     assert "gardens and compost" in (out / dirs[0] / f"{dirs[0]}.vtt").read_text().lower()
 
+    # the progress records end as "done", with each episode's run id (replays of the feed
+    # execution do not report earlier states again)
+    records = [json.loads(p.read_text()) for p in (state / "artifacts" / "feeds").glob("*/items/*.json")]
+    assert sorted(r["title"] for r in records) == ["Episode 1", "Episode 2", "Episode 3"]
+    assert all(r["state"] == "done" and r["run_id"].startswith("ps-") for r in records), records
+
     (db,) = (state / "feeds").glob("*.sqlite")
 
     def executions() -> list[tuple[str, str]]:

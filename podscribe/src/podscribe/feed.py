@@ -281,6 +281,8 @@ def download_stage(f: FeedInput, item: FeedItem) -> dict[str, Any]:
             store.put_file(key, src)
     audio = str(store.local_path(key)) if store.local else store.uri_for(key)
     size = os.path.getsize(audio) if store.local else len(store.get_bytes(key))
+    # reported here, inside the step, so that replays of the feed do not report it again
+    _report(f, item, "transcribing", run_id=episode_input(f, item, audio, size)["run_id"])
     return {"audio": audio, "size": size}
 
 
@@ -338,7 +340,6 @@ def feed(event: Any, context: DurableContext) -> dict[str, Any]:
         try:
             got = _step(ctx, f"download-{index}", lambda: download_stage(f, item))
             payload = episode_input(f, item, got["audio"], int(got["size"]))
-            _report(f, item, "transcribing", run_id=payload["run_id"])
             result: Any = ctx.invoke(PIPELINE_FUNCTION, payload, name=f"transcribe-{index}")
             if not isinstance(result, Mapping):
                 raise RuntimeError(f"the pipeline returned {type(result).__name__}")
