@@ -121,3 +121,43 @@ def test_template_lists_the_feed_function() -> None:
     functions = load_template(Path(__file__).resolve().parents[1] / "template.yaml")
     assert functions[FEED_FUNCTION].handler == feed_function_spec().handler == "podscribe.feed.handler"
     assert "PodscribePipeline" in functions
+
+
+def test_feed_and_enclosure_over_http(tmp_path: Path) -> None:
+    """A feed URL and its enclosure URLs, from a real local HTTP server."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    from podscribe.feed import download_stage, parse_feed_input, read_feed_text
+
+    site = tmp_path / "site"
+    (site / "media").mkdir(parents=True)
+    (site / "media" / "ep1.mp3").write_bytes(b"ID3" + bytes(range(256)) * 40)
+    (site / "feed.xml").write_text(_rss([("One", "g1", "Mon, 01 Jan 2024 10:00:00 +0000", "media/ep1.mp3")]))
+
+    fetched: list[str] = []
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            fetched.append(self.path)
+            super().do_GET()
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(site)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/feed.xml"
+        (item,) = parse_feed(read_feed_text(url), url)
+        assert item.enclosure == f"http://127.0.0.1:{httpd.server_address[1]}/media/ep1.mp3"
+        f = parse_feed_input({"feed": url, "artifacts": str(tmp_path / "store")})
+        got = download_stage(f, item)
+        assert Path(got["audio"]).read_bytes() == (site / "media" / "ep1.mp3").read_bytes()
+        assert got["audio"].endswith(".mp3") and got["size"] == 3 + 256 * 40
+        again = download_stage(f, item)  # already there: not downloaded twice
+        assert again == got and fetched == ["/feed.xml", "/media/ep1.mp3"]
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

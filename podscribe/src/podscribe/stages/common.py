@@ -173,12 +173,6 @@ def cached_json(
     return result
 
 
-def save_audio_artifact(store: ArtifactStore, key: str, audio: npt.NDArray[np.float32]) -> None:
-    buf = io.BytesIO()
-    np.save(buf, np.ascontiguousarray(audio, dtype=np.float32), allow_pickle=False)
-    store.put_bytes(key, buf.getvalue())
-
-
 def load_audio_artifact(store: ArtifactStore, key: str) -> npt.NDArray[np.float32]:
     if store.local:
         arr = np.load(store.local_path(key), mmap_mode="r", allow_pickle=False)
