@@ -132,3 +132,34 @@ def test_an_execution_costs_a_constant_number_of_statements(engine: Engine, mete
     meter.transactions.clear()
     _run(engine, worker, meter, 3)
     assert {phase: set(meter.by_phase(phase)) for phase in cost} == {phase: {n} for phase, n in cost.items()}
+
+
+def test_finding_ready_work_reads_only_ready_executions(tmp_path: Path) -> None:
+    """The scheduler's queries walk the index of ready executions, never all of a
+    function's executions (their number grows with history, up to the retention)."""
+    import sqlite3
+
+    store = open_store(f"sqlite:///{tmp_path / 'plan.db'}")
+    queries: list[tuple[str, Sequence[Any]]] = []
+
+    class Recording:
+        def __init__(self, cursor: Any) -> None:
+            self._cursor = cursor
+
+        def execute(self, query: str, params: Sequence[Any] = ()) -> Any:
+            queries.append((query, params))
+            return self._cursor.execute(query, params)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._cursor, name)
+
+    with store.transaction() as tx:
+        tx._cur = Recording(tx._cur)  # type: ignore[attr-defined]
+        tx.ready_executions(1, ["Sequential", "Other"], 8)
+        tx.next_wakeup_ms(["Sequential"])
+    store.close()
+    with sqlite3.connect(tmp_path / "plan.db") as conn:
+        for query, params in queries:
+            plan = " / ".join(row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {query}", params))
+            assert "executions_by_function" not in plan and "SCAN executions" not in plan, (query, plan)
+            assert "USING INDEX executions_ready" in plan, (query, plan)
