@@ -1,5 +1,6 @@
 """The embedded default: one SQLite file in WAL mode, shared by the server and its
-worker processes. Writers are serialised by SQLite itself (BEGIN IMMEDIATE)."""
+worker processes. Writers are serialised by SQLite itself (BEGIN IMMEDIATE) and, within a
+process, by a lock taken first; connections are shared by all threads of a process."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ __all__ = ["SQLiteStore", "SchemaError"]
 
 AUTOCHECKPOINT_PAGES = 20000  # about 80 MB of WAL
 MAX_IDLE_CONNECTIONS = 64
+BUSY_TIMEOUT_S = 30.0
 DIALECT = Dialect(rewrite=lambda query: query, without_rowid=" WITHOUT ROWID")
 
 
@@ -34,12 +36,12 @@ class SQLiteStore:
         self._migrate()
 
     def _open(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(str(self.path), isolation_level=None, timeout=30.0, check_same_thread=False)
+        conn = sqlite3.connect(str(self.path), isolation_level=None, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         # NORMAL in WAL mode survives a killed process; only an OS crash or power loss
         # can lose the last transactions. FULL is available for those who need it.
         conn.execute(f"PRAGMA synchronous={self._synchronous}")
-        conn.execute("PRAGMA busy_timeout=30000")
+        conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
         # Checkpointing the WAL costs an fsync; the runtime does it in the background
         # (``maintain``), so commits on the hot path only append to the WAL. The high
         # threshold is a safety net for processes that never call ``maintain``.
@@ -86,19 +88,27 @@ class SQLiteStore:
     def transaction(self) -> Iterator[Transaction]:
         # SQLite lets one writer in at a time and makes the others sleep (1 ms, then
         # longer) before they try again; this process's threads queue here instead, so
-        # the write lock passes between them at once.
-        with self._write_lock, self._connection() as conn:
-            cur = conn.cursor()
-            cur.execute("BEGIN IMMEDIATE")
-            try:
-                yield SqlTransaction(cur, DIALECT)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            else:
-                conn.execute("COMMIT")
-            finally:
-                cur.close()
+        # the write lock passes between them at once. The wait is bounded as SQLite's
+        # own (busy_timeout) is, with the same error.
+        if not self._write_lock.acquire(timeout=BUSY_TIMEOUT_S):
+            raise sqlite3.OperationalError(
+                f"database is locked: another transaction of this process held it for {BUSY_TIMEOUT_S:.0f} s"
+            )
+        try:
+            with self._connection() as conn:
+                cur = conn.cursor()
+                cur.execute("BEGIN IMMEDIATE")
+                try:
+                    yield SqlTransaction(cur, DIALECT)
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                else:
+                    conn.execute("COMMIT")
+                finally:
+                    cur.close()
+        finally:
+            self._write_lock.release()
 
     def notify(self, kind: str, arn: str) -> None:
         """SQLite cannot wake other processes; the runtime pokes its own workers."""
