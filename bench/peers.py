@@ -133,9 +133,9 @@ def perdure_embedded(tmp: Path, args: argparse.Namespace) -> dict[str, Workload]
 def perdure_serve(tmp: Path, args: argparse.Namespace, db_url: str | None = None) -> dict[str, Workload]:
     import boto3
     from botocore.config import Config
-    from pgfleet import Command, write_template
+    from pgfleet import Command, free_port, write_template
 
-    port = args.port + (1 if db_url else 0)
+    port = (args.port + (1 if db_url else 0)) if args.port else free_port()
     url = f"http://127.0.0.1:{port}"
     db = db_url or f"sqlite:///{tmp}/serve.db"
     sizing = ["--threads", str(args.threads)] if args.threads else []
@@ -455,7 +455,7 @@ def main() -> None:
     parser.add_argument("--postgres", action="store_true", help="also perdure serve on PostgreSQL")
     parser.add_argument("--db", default=os.environ.get("PERDURE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test"))
     parser.add_argument("--threads", type=int, help="perdure: invocations per worker process (default: perdure's)")
-    parser.add_argument("--port", type=int, default=9700)
+    parser.add_argument("--port", type=int, help="perdure serve's port (the PostgreSQL one: +1; default: free ports)")
     parser.add_argument("--driver", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.driver:
@@ -463,7 +463,8 @@ def main() -> None:
         return
     systems = args.systems.split(",") + (["serve-pg"] if args.postgres else [])
     workloads = args.workloads.split(",")
-    argv = ["--executions", str(args.executions), "--port", str(args.port), "--db", args.db]
+    argv = ["--executions", str(args.executions), "--db", args.db]
+    argv += ["--port", str(args.port)] if args.port else []
     argv += ["--threads", str(args.threads)] if args.threads else []
     samples: dict[tuple[str, str], list[float]] = {}
     with drivers(systems, argv) as running:
