@@ -18,7 +18,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from tests.fleet_support import Serve, worker
-from tests.support import HANDLERS, wait_for_status
+from tests.support import HANDLERS, Process, wait_for_status
 
 TEMPLATE = HANDLERS / "template.yaml"
 EXECUTIONS = 150
@@ -67,16 +67,17 @@ def _probe_sees_a_wait(pg_url: str, application: str) -> bool:
 
 def test_workers_do_not_wait_on_one_another(pg_url: str, tmp_path: Path) -> None:
     application = parse_qs(urlsplit(pg_url).query)["application_name"][0]
-    server = Serve(pg_url, tmp_path / "serve.log", "--no-workers", template=TEMPLATE).start()
-    assert _probe_sees_a_wait(pg_url, application)
-    fleet = [
-        worker(pg_url, tmp_path, f"w{n}", "--concurrency", "1", template=TEMPLATE).start()
-        for n in range(WORKERS)
-    ]
     stop = threading.Event()
     samples: list[list[tuple[str, str, str]]] = []
     sampler = threading.Thread(target=_sample, args=(pg_url, application, stop, samples))
+    server = Serve(pg_url, tmp_path / "serve.log", "--no-workers", template=TEMPLATE).start()
+    fleet: list[Process] = []
     try:
+        assert _probe_sees_a_wait(pg_url, application)  # the tables exist once the server runs
+        fleet.extend(
+            worker(pg_url, tmp_path, f"w{n}", "--concurrency", "1", template=TEMPLATE).start()
+            for n in range(WORKERS)
+        )
         client = server.client()
         sampler.start()
         with ThreadPoolExecutor(4) as pool:
