@@ -1,5 +1,5 @@
 # The two commands the README promises: `make demo` and `make test`.
-.PHONY: setup demo test lint bench bench-postgres
+.PHONY: setup demo test lint bench bench-postgres bench-peers
 
 setup:
 	@scripts/setup.sh
@@ -24,3 +24,8 @@ bench: setup
 bench-postgres: setup
 	.venv/bin/python bench/throughput.py
 	.venv/bin/python bench/resume_pg.py
+
+# perdure against AWS's local runner and DBOS, side by side (installs the `bench` extra).
+bench-peers: setup
+	.venv/bin/python -m pip install -q -e ".[bench,postgres]"
+	.venv/bin/python bench/peers.py --postgres

@@ -42,3 +42,14 @@ def logged_sequential(event: Any, context: DurableContext) -> int:
 
         total += context.step(step, name=f"s{i}")
     return total
+
+
+@durable_execution
+def map_items(event: Any, context: DurableContext) -> int:
+    """A map over ``items`` items, each running one step in its own child context."""
+
+    def item(ctx: DurableContext, value: int, index: int, items: Any) -> int:
+        return int(ctx.step(lambda _: value * 2, name="double"))
+
+    results = context.map(list(range(int(event["items"]))), item, name="fan-out")
+    return sum(results.get_results())

@@ -31,6 +31,7 @@ Resources:
   Sequential: {{Type: AWS::Serverless::Function, Properties: {{Handler: handlers.sequential}}}}
   AwaitCallback: {{Type: AWS::Serverless::Function, Properties: {{Handler: handlers.await_callback}}}}
   WaitOneSecond: {{Type: AWS::Serverless::Function, Properties: {{Handler: handlers.wait_one_second}}}}
+  MapItems: {{Type: AWS::Serverless::Function, Properties: {{Handler: handlers.map_items}}}}
 """
 
 

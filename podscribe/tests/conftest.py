@@ -32,6 +32,7 @@ DIALOGUES: dict[str, tuple[list[tuple[str, str]], float]] = {
     "paused": (speech.DIALOGUE_PAUSED, 0.8),
     "continuous": (speech.DIALOGUE_PAUSED, 0.0),
     "second": (speech.DIALOGUE_CONTINUOUS, 0.8),
+    "guest": (speech.DIALOGUE_GUEST, 0.8),
 }
 
 

@@ -29,6 +29,8 @@ SR = 16000
 VOICES: dict[str, list[str]] = {
     "A": ["-v", "en-us", "-p", "35", "-s", "160"],
     "B": ["-v", "en-gb+f3", "-p", "70", "-s", "150"],
+    # a third voice, for a guest nobody enrolled
+    "C": ["-v", "en-gb", "-p", "45", "-s", "170"],
 }
 
 
@@ -227,3 +229,21 @@ SOLO_A = (
     "I record a new episode every week from my small office near the river. "
     "The microphone sits on a stand, and I try to speak slowly and clearly."
 )
+
+# Voice B alone (enrolment of a second host).
+SOLO_B = (
+    "Every morning I read the news before breakfast and write down ideas for the show. "
+    "Later I call our guests and ask them what they would like to talk about."
+)
+
+# Host A with guest C; the host never introduces himself, the guest does.
+DIALOGUE_GUEST: list[tuple[str, str]] = [
+    ("A", "Hello and welcome to the show. Today I have a guest with me in the studio."),
+    ("C", "Thanks for having me. My name is Daniel, and I build tools for speech."),
+    ("A", "Let's talk about captions. Why do podcasts need them at all?"),
+    ("C", "Captions help people who cannot listen, and they make every episode searchable."),
+    ("A", "How do you decide who is speaking at any moment?"),
+    ("C", "We compare short windows of sound and group the windows that sound alike."),
+    ("A", "Thank you so much for joining me today."),
+    ("C", "It was a pleasure. Goodbye everyone."),
+]

@@ -11,6 +11,8 @@ import speech
 
 from podscribe.asr import (
     ModelError,
+    batch_size_for,
+    check_model,
     load_model,
     merge_chunks,
     packaged_model_path,
@@ -123,3 +125,27 @@ def test_progress_is_monotonic(
     t = transcribe(whisper, clip, beam_size=1, progress=seen.append)
     assert t.segments
     assert seen == sorted(seen) and seen[-1] == pytest.approx(12.0, abs=1e-3)
+
+
+def test_batched_pipeline_transcribes_with_word_timings(
+    dialogue: Callable[[str], speech.Dialogue], whisper: WhisperModel
+) -> None:
+    """faster-whisper's BatchedInferencePipeline (the GPU path), here on the CPU."""
+    d = dialogue("paused")
+    offset = 100.0
+    t = transcribe(whisper, d.audio, offset=offset, batch_size=4)
+    assert speech.wer(d.text, _text(t)) <= MAX_WER, _text(t)
+    duration = len(d.audio) / speech.SR
+    words = t.words
+    assert words and all(w.timed for w in words)
+    assert all(offset <= (w.start or 0) <= (w.end or 0) <= offset + duration for w in words)
+    assert batch_size_for(0, "cuda") == 16 and batch_size_for(0, "cpu") == 0 and batch_size_for(1, "cuda") == 1
+
+
+def test_model_argument_checks(tmp_path: Path) -> None:
+    assert check_model("tiny.en") is None and check_model("large-v3") is None
+    model_dir = packaged_model_path()
+    assert model_dir is not None and check_model(str(model_dir)) is None
+    assert "no model.bin" in (check_model(str(tmp_path)) or "")
+    assert "not a model name" in (check_model("./no/such/dir") or "")
+    assert "not a model name" in (check_model("huge-v9") or "")

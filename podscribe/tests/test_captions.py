@@ -237,3 +237,33 @@ def test_empty_and_degenerate_segments() -> None:
     assert cues == [Cue(0.0, 0.5, "negative start"), Cue(5.0, 5.0, "backwards")]
     assert vtt_cues(to_vtt(Transcript())) == []
     assert to_srt(Transcript()) == ""
+
+
+@pytest.mark.parametrize(("style", "tag"), [("underline", "u"), ("bold", "b"), ("italic", "i")])
+def test_highlight_words_by_name_with_untimed_words(style: str, tag: str) -> None:
+    words = [Word("We", 1.0, 1.4, speaker="S0"), Word("have", None, None, speaker="S0"), Word("42", None, None, speaker="S0"), Word("cats", 2.6, 3.0, speaker="S0")]
+    t = Transcript([Segment(1.0, 3.0, "We have 42 cats", words, "S0")], speakers={"S0": "Ann"})
+    cfg = CaptionsConfig(highlight_words=style, speaker_names="on-change")  # type: ignore[arg-type]
+    cues = vtt_cues(to_vtt(t, cfg))
+    marked = [c for c in cues if f"<{tag}>" in c[2]]
+    assert [re.search(rf"<{tag}>(.*?)</{tag}>", c[2]).group(1) for c in marked] == ["We", "have", "42", "cats"]  # type: ignore[union-attr]
+    # the untimed words share the gap between their timed neighbours (1.4 to 2.6)
+    assert [(c[0], c[1]) for c in marked[1:3]] == [(1.4, 2.0), (2.0, 2.6)]
+    assert all(c[2].startswith("Ann: ") for c in cues)  # first cue of a speaker, every piece of it
+    assert vtt_cues(to_vtt(t, CaptionsConfig(highlight_words="none"))) == [(1.0, 3.0, "Ann: We have 42 cats")]
+
+
+def test_speaker_prefix_modes() -> None:
+    t = episode()
+    names = {
+        mode: [
+            next((n for n in ("Eoin", "Luciano") if c[2].startswith(f"{n}: ")), None)
+            for c in vtt_cues(to_vtt(t, CaptionsConfig(speaker_names=mode)))
+        ]
+        for mode in ("never", "always", "on-change")
+    }
+    assert names["never"] == [None, None, None, None, None]
+    assert names["always"] == ["Eoin", "Eoin", "Luciano", None, "Eoin"]
+    assert names["on-change"] == ["Eoin", None, "Luciano", None, "Eoin"]
+    with pytest.raises(ValueError):
+        CaptionsConfig(highlight_words="blink")  # type: ignore[arg-type]

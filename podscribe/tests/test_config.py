@@ -34,8 +34,8 @@ def test_defaults() -> None:
     assert (cfg.normalize.max_chars, cfg.normalize.max_words) == (48, 10)
     assert cfg.normalize.soft_split_ratio == 0.7
     assert cfg.captions.formats == ["vtt", "srt", "json"]
-    assert cfg.captions.speaker_names == "when-changes"
-    assert not cfg.captions.highlight_words and cfg.captions.highlight_style == "u"
+    assert cfg.captions.speaker_names == "on-change"
+    assert cfg.captions.highlight_words == "none" and cfg.captions.highlight_tag is None
     assert cfg.notify.webhook_url is None
     assert cfg.artifacts.store == ".podscribe/artifacts"
 

@@ -11,6 +11,7 @@ import speech
 
 from podscribe.diarize import Diarization
 from podscribe.naming import (
+    correct_misheard_names,
     find_intros,
     match_host,
     name_similarity,
@@ -90,6 +91,28 @@ def test_hosts_fix_misheard_names() -> None:
     assert names_from_intros(t, within_s=2.5) == {"S0": "Ian"}
     intro = find_intros(t, hosts)[0]
     assert (intro.name, intro.heard, intro.host, intro.pattern) == ("Eoin", "Ian", True, "I'm")
+
+
+def test_misheard_host_names_are_corrected_in_the_words() -> None:
+    t = _t(
+        ("S0", "Hi, I'm Ian and welcome."),
+        ("S1", "Thanks Ian. I'm Luciano, and Brian joins later."),
+        ("S2", "And I'm Priya, the guest."),
+    )
+    hosts = ["Eoin", "Luciano"]
+    names = names_from_intros(t, hosts)
+    fixed, changes = correct_misheard_names(t, find_intros(t, hosts), names)
+    assert changes == ["Ian -> Eoin"]
+    assert [s.text for s in fixed.segments] == [
+        "Hi, I'm Eoin and welcome.",
+        "Thanks Eoin. I'm Luciano, and Brian joins later.",  # "Brian" is not "Ian"
+        "And I'm Priya, the guest.",
+    ]
+    # words keep their timings: the corrected word took the misheard word's place
+    assert [(w.word, w.start) for w in fixed.segments[0].words][2] == ("Eoin", t.segments[0].words[2].start)
+    # a name the speaker was not given (someone else won it) is not "corrected"
+    unchanged, none = correct_misheard_names(t, find_intros(t, hosts), {"S1": "Luciano"})
+    assert none == [] and unchanged.segments[0].text == "Hi, I'm Ian and welcome."
 
 
 def test_fuzzy_matching() -> None:

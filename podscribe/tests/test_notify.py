@@ -140,3 +140,17 @@ def test_summary_line() -> None:
         run_id="r1", input="a.wav", status="failed", error="ASR\nfailed", timings={"x": 4000}
     )
     assert summary_line(failed) == "run r1 failed in 1h06m40s: a.wav (x 1h06m40s) error: ASR failed"
+
+
+def test_signature_is_verifiable_and_tamper_evident() -> None:
+    from podscribe.notify import sign, verify_signature
+
+    body = b'{"event": "Pipeline Failed"}'
+    header = sign(body, "k3y", 1_700_000_000)
+    assert header.startswith("sha256=") and len(header) == 7 + 64
+    assert verify_signature(body, header, "1700000000", "k3y", now=1_700_000_100)
+    assert not verify_signature(body, header, "1700000000", "other", now=1_700_000_100)
+    assert not verify_signature(body + b" ", header, "1700000000", "k3y", now=1_700_000_100)
+    assert not verify_signature(body, header, "1700000001", "k3y", now=1_700_000_100)  # timestamp is signed
+    assert not verify_signature(body, header, "1700000000", "k3y", now=1_700_009_999)  # too old: a replay
+    assert not verify_signature(body, None, "1700000000", "k3y")

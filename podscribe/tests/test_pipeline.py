@@ -29,6 +29,8 @@ from podscribe.pipeline import (
 from podscribe.transcript import Segment, Transcript, Word
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "template.yaml"
+#: the webhook signing key, in the environment the worker processes inherit
+SECRET_ENV, SECRET = "PODSCRIBE_TEST_WEBHOOK_SECRET", "test-secret-123"
 
 
 
@@ -46,9 +48,12 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def runtime(workdir: Path) -> Iterator[Any]:
     """One embedded runtime (one worker process, model loaded once) for the module."""
     speech.require_speech_stack()
+    import os
+
     from perdure.runtime import Runtime
     from podscribe.runs import function_spec
 
+    os.environ[SECRET_ENV] = SECRET
     rt = Runtime(f"sqlite:///{workdir / 'perdure.sqlite'}", {FUNCTION_NAME: function_spec()}, processes=1, threads=4)
     rt.start()
     try:
@@ -175,7 +180,7 @@ def test_end_to_end_dialogue(runtime: Any, workdir: Path, dialogue: Callable[[st
     summary = json.loads(row.result)
 
     outputs = summary["outputs"]
-    assert set(outputs) == {"vtt", "srt", "json", "transcript"}
+    assert set(outputs) == {"vtt", "srt", "json", "transcript", "chapters", "p20", "show_notes", "rss"}
     vtt = webvtt.read(outputs["vtt"]).captions
     starts = [c.start_in_seconds for c in vtt]
     assert len(vtt) > 10 and starts == sorted(starts)
@@ -194,7 +199,7 @@ def test_end_to_end_dialogue(runtime: Any, workdir: Path, dialogue: Callable[[st
 
     # Each stage ran exactly once, as a durable step; checkpoints hold keys, not data.
     events = history(runtime, arn)
-    for name in ("decode", "merge", "diarize", "speakers", "normalize", "captions", "notify"):
+    for name in ("decode", "merge", "diarize", "speakers", "notes-finish", "normalize", "captions", "publish", "notify"):
         assert started_count(events, name) == 1, name
     assert started_count(events, r"chunk-\d+") == summary["chunks"] >= 1
     assert max(len(json.dumps(e)) for e in events) < 20_000
@@ -234,7 +239,11 @@ def test_refinement_through_local_llm(runtime: Any, workdir: Path, dialogue: Cal
     summary = json.loads(row.result)
     refine = summary["refine"]
     assert refine["updates"] >= 1 and refine["rejected"] >= 1
-    assert refine["chunks"] == len(server.requests) >= 2
+    refine_requests = [r for r in server.requests if "Segments to check" in r.user_prompt]
+    assert refine["chunks"] == len(refine_requests) >= 2
+    # the notes asked the same server, got no usable chapters, and fell back, labelled
+    assert summary["notes"]["method"] == "lexical"
+    assert "without an LLM" in Path(summary["outputs"]["show_notes"]).read_text()
     events = history(runtime, arn)
     assert started_count(events, r"refine-\d+") == refine["chunks"]
     store = ArtifactStore(workdir / "artifacts")
@@ -361,3 +370,188 @@ def test_bad_audio_fails_at_once_without_retries(runtime: Any, workdir: Path) ->
     message = json.loads(row.error)["ErrorMessage"]
     assert message.startswith("decode failed: ") and "not a readable audio file" in message
     assert started_count(history(runtime, arn), "decode") == 1
+
+
+# --------------------------------------------------------------------------------------
+# episode notes, events, naming
+
+
+def _publishing_files_valid(summary: dict[str, Any], transcript: Transcript) -> dict[str, Any]:
+    from podscribe.publishing import chapters_problems, p20_transcript_problems, youtube_problems
+
+    outputs = summary["outputs"]
+    chapters = json.loads(Path(outputs["chapters"]).read_text())
+    assert chapters_problems(chapters) == []
+    assert p20_transcript_problems(json.loads(Path(outputs["p20"]).read_text())) == []
+    starts = {0.0} | {round(s.start, 3) for s in transcript.segments}
+    assert all(c["startTime"] in starts for c in chapters["chapters"])  # only times in the transcript
+    notes_md = Path(outputs["show_notes"]).read_text()
+    lines = [ln for ln in notes_md.split("## Chapters", 1)[1].split("##", 1)[0].splitlines() if ln.strip() and ln[0].isdigit()]
+    assert youtube_problems(lines) == [], notes_md
+    assert "podcast:chapters" in Path(outputs["rss"]).read_text()
+    return chapters  # type: ignore[no-any-return]
+
+
+def _notes_llm(req: RecordedRequest) -> str:
+    """A deterministic notes "model": a chapter at the window's first segment and at its
+    middle one, plus one outside the window and one going backwards (both must be
+    dropped); the reduce call gets a summary, titles and a post."""
+    prompt = req.user_prompt
+    if "Summaries of the episode" in prompt:
+        return "Here you go:\n```json\n" + json.dumps({
+            "summary": "Two people discuss transcripts and speaker labels.",
+            "titles": ["Who Said That?", "Transcripts for Everyone", "Labels and Names"],
+            "keywords": ["transcripts", "speakers"],
+            "social_post": "New episode: how transcripts find out who is speaking.",
+        }) + "\n```"
+    idx = [int(i) for i in re.findall(r"^\[(\d+)\]", prompt, re.MULTILINE)]
+    first, mid = idx[0], idx[len(idx) // 2]
+    chapters = [{"segment": first, "title": f"Part from {first}"}]
+    if mid > first:
+        chapters += [{"segment": mid, "title": f"Part from {mid}"}, {"segment": first, "title": "Backwards"}]
+    chapters.append({"segment": 10_000, "title": "Nowhere"})
+    return json.dumps({"summary": f"Segments {first} to {idx[-1]}.", "chapters": chapters, "keywords": ["speech"]})
+
+
+def test_episode_notes_through_local_llm(runtime: Any, workdir: Path, dialogue: Callable[[str], speech.Dialogue]) -> None:
+    d = dialogue("paused")
+    with ScriptedLLMServer([_notes_llm] * 40) as server:
+        config = {
+            "refine": {"provider": "openai", "base_url": server.base_url, "model": "notes-v1", "chunk_segments": 100},
+            "notes": {"window_minutes": 0.25},
+        }
+        # refinement also runs: its requests get a notes-shaped answer and change nothing
+        event = make_event(workdir, d.path, config, "notes-llm")
+        arn = start(runtime, event)
+        row = finish(runtime, arn)
+    assert row.status == "SUCCEEDED", row.error
+    summary = json.loads(row.result)
+    assert summary["notes"]["method"] == "llm"
+    events = history(runtime, arn)
+    windows = started_count(events, r"notes-\d+")
+    assert windows >= 2 and started_count(events, "notes-finish") == 1
+    from podscribe.notes import WINDOW_SYSTEM
+
+    notes_requests = [r for r in server.requests if r.body["messages"][0]["content"] == WINDOW_SYSTEM]
+    assert len(notes_requests) == windows
+    final = Transcript.from_dict(json.loads(Path(summary["outputs"]["transcript"]).read_text()))
+    store = ArtifactStore(workdir / "artifacts")
+    named = store.get_transcript(f"runs/{event['run_id']}/transcript.named.json")
+    chapters = _publishing_files_valid(summary, named)
+    assert chapters["chapters"][0]["startTime"] == 0 and len(chapters["chapters"]) >= 3
+    assert all(c["title"].startswith("Part from") for c in chapters["chapters"])
+    notes = store.get_json(f"runs/{event['run_id']}/notes.json")
+    problems = "\n".join(notes["problems"])
+    assert "outside its window" in problems and "does not start after" in problems
+    md = Path(summary["outputs"]["show_notes"]).read_text()
+    assert "Who Said That?" in md and "New episode:" in md and "without an LLM" not in md
+    assert final.segments
+
+
+class _Hook:
+    """A local webhook receiver recording bodies and headers."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.received: list[tuple[bytes, dict[str, str]]] = []
+        received = self.received
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                received.append((body, dict(self.headers.items())))
+                self.send_response(204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def verified(self) -> list[dict[str, Any]]:
+        from podscribe.notify import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
+
+        out = []
+        for body, headers in self.received:
+            assert verify_signature(body, headers.get(SIGNATURE_HEADER), headers.get(TIMESTAMP_HEADER), SECRET)
+            assert not verify_signature(body + b" ", headers.get(SIGNATURE_HEADER), headers.get(TIMESTAMP_HEADER), SECRET)
+            out.append(json.loads(body))
+        return out
+
+
+def test_failure_and_rejection_send_signed_webhooks(runtime: Any, workdir: Path, dialogue: Callable[[str], speech.Dialogue]) -> None:
+    hook = _Hook()
+    notify = {"webhook_url": hook.url, "secret_env": SECRET_ENV}
+    try:
+        bad = workdir / "not-audio.mp3"
+        bad.write_text("show notes, not audio\n")
+        failed_event = make_event(workdir, bad, {"notify": notify}, "bad-hooked")
+        row = finish(runtime, start(runtime, failed_event), timeout=60)
+        assert row.status == "FAILED"
+        assert json.loads(row.error)["ErrorMessage"].startswith("decode failed: ")
+
+        d = dialogue("paused")
+        config = {"review": {"enabled": True}, "notify": notify}
+        event = make_event(workdir, d.path, config, "rejected-hooked")
+        arn = start(runtime, event)
+        started = wait_for_event(runtime, arn, "CallbackStarted")
+        runtime.engine.callback(
+            started["CallbackStartedDetails"]["CallbackId"], "SUCCEEDED",
+            result=ReviewDecision("reject", reason="wrong guest name").to_json(),
+        )
+        row = finish(runtime, arn)
+        assert row.status == "FAILED"
+    finally:
+        hook.close()
+    failure, rejection = hook.verified()
+    assert failure["event"] == "Pipeline Failed" and failure["status"] == "failed"
+    assert failure["run_id"] == failed_event["run_id"] and "not a readable audio file" in failure["error"]
+    assert rejection["event"] == "Review Rejected" and rejection["status"] == "rejected"
+    assert rejection["error"] == "rejected by the reviewer: wrong guest name"
+    log = ArtifactStore(workdir / "artifacts").get_json(f"runs/{event['run_id']}/events.json")
+    assert [e["event"] for e in log] == ["Review Rejected"] and log[0]["delivery"] == "webhook answered HTTP 204"
+
+
+def test_unenrolled_guest_never_gets_a_host_name(runtime: Any, workdir: Path, dialogue: Callable[[str], speech.Dialogue]) -> None:
+    from podscribe.voices import enroll
+
+    library = workdir / "hosts"
+    for name, text, voice in (("Eoin", speech.SOLO_A, "A"), ("Luciano", speech.SOLO_B, "B")):
+        solo = workdir / f"solo-{voice}.wav"
+        speech.write_wav(solo, speech.synth(text, voice))
+        enroll(name, solo, library)
+    d = dialogue("guest")  # host A (never introduces himself) and guest C ("My name is Daniel")
+    for label, speakers_cfg in (
+        ("default", {}),
+        # a threshold so low that voice C matches Luciano: the guest's introduction wins
+        ("loose", {"voice_threshold": 0.3, "voice_override_margin": 0.69}),
+    ):
+        config = {"speakers": {"hosts": ["Eoin", "Luciano"], **speakers_cfg}, "diarization": {"max_speakers": 2}}
+        event = make_event(workdir, d.path, config, f"guest-{label}", voice_library=str(library))
+        row = finish(runtime, start(runtime, event))
+        assert row.status == "SUCCEEDED", row.error
+        summary = json.loads(row.result)
+        final = Transcript.from_dict(json.loads(Path(summary["outputs"]["transcript"]).read_text()))
+        by_voice: dict[str, dict[str, int]] = {}
+        for w in final.words:
+            if w.start is not None and w.end is not None and w.speaker:
+                truth = d.speaker_at((w.start + w.end) / 2)
+                by_voice.setdefault(truth, {}).setdefault(w.speaker, 0)
+                by_voice[truth][w.speaker] += 1
+        guest = max(by_voice["C"], key=lambda k: by_voice["C"][k])
+        host = max(by_voice["A"], key=lambda k: by_voice["A"][k])
+        assert summary["speakers"].get(guest) not in ("Eoin", "Luciano"), (label, summary["speakers"], summary["speaker_sources"])
+        assert summary["speakers"].get(host) == "Eoin", (label, summary["speaker_sources"])
+        assert summary["speaker_sources"][host]["source"] == "voice"
+        assert summary["speaker_sources"].get(guest, {}).get("source") == "intro", (label, summary["speaker_sources"])
+        if label == "loose":  # the voice did propose a host's name for the guest, and lost
+            assert {"label": guest, "voice": "Luciano", "kept": "Daniel"}.items() <= summary["speaker_overruled"][0].items()

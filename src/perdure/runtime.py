@@ -50,6 +50,10 @@ LEASE_S = 30.0  # a runtime renews its invocations' leases every third of this
 POLL_S = 5.0  # fallback polling while notifications arrive from other processes
 LOST_POLL_S = 0.5  # polling while they do not (the store's LISTEN connection is down)
 BUSY_RETRY_S = 0.05  # work is due but another process holds it: look again shortly
+# Invocations a worker process runs at once. Most of an invocation's time is spent
+# waiting (the SDK idles about 100 ms after the handler returns), so a process needs many
+# to keep a core busy; measured with bench/peers.py (docs/architecture.md, "Where the time goes").
+THREADS = 32
 EARLY_EXIT_S = 5.0  # a worker process that dies this young, idle, is replaced after a pause
 # Exit status of a worker process whose start re-ran a script that starts a Runtime.
 IMPORTED_MAIN_EXIT = 78
@@ -87,7 +91,7 @@ class Runtime:
         functions: dict[str, FunctionSpec],
         *,
         processes: int = 2,
-        threads: int = 8,
+        threads: int = THREADS,
         hosted: Sequence[str] | None = None,
         lease_s: float = LEASE_S,
     ) -> None:

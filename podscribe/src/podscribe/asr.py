@@ -106,6 +106,28 @@ def load_model(
         raise ModelError(f"cannot load speech model {os.fspath(model)!r}: {exc}{hint}") from exc
 
 
+def batch_size_for(batch_size: int, device: str) -> int:
+    """The batch size to use: the configured one, or for 0 (auto) 16 on CUDA, none on CPU."""
+    if batch_size:
+        return batch_size
+    return 16 if device == "cuda" else 0
+
+
+def check_model(model: str) -> str | None:
+    """Why ``model`` cannot name a model (``None`` when it can): an existing directory
+    must hold a CTranslate2 model; anything else must be a Whisper size name."""
+    from faster_whisper.utils import available_models
+
+    path = Path(model).expanduser()
+    if path.is_dir():
+        return None if (path / "model.bin").is_file() else f"{model}: not a CTranslate2 model directory (no model.bin)"
+    if model in available_models():
+        return None
+    if "/" in model and not path.exists() and model.count("/") == 1 and not model.startswith((".", "/")):
+        return None  # a hub repository id, found in the local cache
+    return f"{model}: no such model directory, and not a model name ({', '.join(available_models())})"
+
+
 def segment_text(words: Sequence[Word]) -> str:
     """Display text of a run of words."""
     return join_words(w.word for w in words)
@@ -122,6 +144,7 @@ def transcribe(
     *,
     initial_prompt: str | None = None,
     options: Mapping[str, Any] | None = None,
+    batch_size: int = 0,
 ) -> Transcript:
     """Transcribe 16 kHz mono audio into segments with word timings.
 
@@ -130,6 +153,8 @@ def transcribe(
     the seconds of *this* audio done so far, ending with its full duration.
     ``Transcript.duration`` is the end of this audio on the episode timeline
     (``offset + len(audio) / 16000``). Extra faster-whisper options go in ``options``.
+    ``batch_size`` > 1 decodes through faster-whisper's ``BatchedInferencePipeline``
+    (speech segments found by VAD, decoded that many at a time: the fast path on a GPU).
     """
     x = np.ascontiguousarray(np.asarray(audio, dtype=np.float32))
     if x.ndim != 1:
@@ -144,7 +169,13 @@ def transcribe(
     }
     if options:
         kwargs.update(options)
-    segments_iter, info = model.transcribe(x, **kwargs)
+    if batch_size > 1:
+        from faster_whisper import BatchedInferencePipeline
+
+        kwargs["vad_filter"] = True  # the batched pipeline cuts the audio at speech segments
+        segments_iter, info = BatchedInferencePipeline(model).transcribe(x, batch_size=batch_size, **kwargs)
+    else:
+        segments_iter, info = model.transcribe(x, **kwargs)
 
     def clamp(t: float) -> float:
         return round(offset + min(max(float(t), 0.0), length), 3)

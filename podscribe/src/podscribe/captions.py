@@ -2,11 +2,13 @@
 
 * Cue text is HTML-escaped (``&``, ``<``, ``>``) in VTT and SRT; highlight
   tags are the only markup.
-* ``speaker_names``: ``"never"``, ``"always"`` or ``"when-changes"`` (the cue
-  starts with ``Name: `` when its speaker differs from the previous cue's).
-* ``highlight_words``: one cue per word with that word wrapped in ``<u>``,
-  ``<b>`` or ``<i>``, plus plain filler cues for the gaps between words, so
-  the text stays on screen for the whole segment.
+* ``speaker_names``: ``"never"``, ``"always"`` or ``"on-change"`` (alias
+  ``"when-changes"``: the cue starts with ``Name: `` when its speaker differs from
+  the previous cue's).
+* ``highlight_words`` (``"underline"``, ``"bold"``, ``"italic"`` or ``"none"``): one
+  cue per word with that word wrapped in ``<u>``, ``<b>`` or ``<i>``, plus plain
+  filler cues for the gaps between words, so the text stays on screen for the whole
+  segment.
 * Words without timing get times spread evenly inside their segment by
   :func:`interpolate_word_times`.
 * Cues come out in time order and never have a negative duration.
@@ -37,7 +39,7 @@ __all__ = [
     "to_vtt",
 ]
 
-SpeakerNames = Literal["never", "always", "when-changes"]
+SpeakerNames = Literal["never", "always", "on-change", "when-changes"]
 HighlightStyle = Literal["u", "b", "i"]
 
 #: file name suffix for each caption format
@@ -153,7 +155,7 @@ def build_cues(
         end = max(start, seg.end)
         name = transcript.speaker_name(seg.speaker)
         show = speaker_names == "always" or (
-            speaker_names == "when-changes" and (first or seg.speaker != previous)
+            speaker_names in ("on-change", "when-changes") and (first or seg.speaker != previous)
         )
         prefix = f"{_esc(name)}: " if show and name else ""
         previous, first = seg.speaker, False
@@ -185,8 +187,8 @@ def _cues(transcript: Transcript, cfg: CaptionsConfig | None) -> list[Cue]:
     return build_cues(
         transcript,
         speaker_names=c.speaker_names,
-        highlight_words=c.highlight_words,
-        highlight_style=c.highlight_style,
+        highlight_words=c.highlight_tag is not None,
+        highlight_style=c.highlight_tag or "u",  # type: ignore[arg-type]
     )
 
 

@@ -22,17 +22,22 @@ def frame_levels(
     audio: npt.ArrayLike, frame_s: float = FRAME_S, sample_rate: int = SAMPLE_RATE
 ) -> npt.NDArray[np.float64]:
     """RMS level in dBFS of consecutive non-overlapping frames (the tail is one more frame)."""
-    x = np.asarray(audio, dtype=np.float64)
+    x = np.asarray(audio)
     n = max(1, round(frame_s * sample_rate))
     frames = -(-len(x) // n)
     if frames == 0:
         return np.zeros(0)
-    padded = np.zeros(frames * n)
-    padded[: len(x)] = x
-    power = np.mean(padded.reshape(frames, n) ** 2, axis=1)
-    if len(x) % n:  # the last frame's mean over its real samples only
-        tail = x[(frames - 1) * n :]
-        power[-1] = float(np.mean(tail**2))
+    # a block of whole frames at a time: a memory-mapped episode is never copied whole
+    power = np.empty(frames)
+    step = n * max(1, 960_000 // n)
+    for i in range(0, len(x), step):
+        block = np.asarray(x[i : i + step], dtype=np.float64)
+        whole = len(block) // n
+        f0 = i // n
+        if whole:
+            power[f0 : f0 + whole] = np.mean(block[: whole * n].reshape(whole, n) ** 2, axis=1)
+        if len(block) % n:  # the last frame's mean over its real samples only
+            power[f0 + whole] = float(np.mean(block[whole * n :] ** 2))
     levels: npt.NDArray[np.float64] = 10.0 * np.log10(np.maximum(power, 10 ** (_FLOOR_DB / 10)))
     return levels
 

@@ -94,6 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("audio", metavar="AUDIO", help="audio or video file (or an fsspec URL)")
     t.add_argument("--out", metavar="DIR", help="output directory or URL (default: ./AUDIO-STEM)")
     t.add_argument("--config", metavar="FILE", help="configuration file (TOML)")
+    t.add_argument("--model", metavar="MODEL", help="Whisper model: a size name (tiny.en, small, large-v3, ...) or a local CTranslate2 directory (overrides asr.model)")
     t.add_argument("--voices", metavar="DIR", help="voice library (default: speakers.voice_library, else the default library)")
     where(t)
     t.add_argument("--fresh", action="store_true", help="start a new run that reuses nothing")
@@ -136,6 +137,10 @@ def _parser() -> argparse.ArgumentParser:
     vremove.add_argument("name", metavar="NAME")
     for p in (enroll, vlist, vremove):
         p.add_argument("--library", metavar="DIR", help="library directory (default: $PODSCRIBE_VOICES, else DATA_HOME/podscribe/voices)")
+
+    from podscribe.feedcli import add_parser as add_feed_parser
+
+    add_feed_parser(sub, where)
 
     o = sub.add_parser("options", help="print every configuration option with its default")
     o.add_argument("--markdown", action="store_true", help="as a markdown table")
@@ -256,10 +261,24 @@ def _choose_attempt(backend: Backend, run_id: str) -> tuple[RunInfo | None, int]
             _fail(f"run {run_id} has failed too many times", EXIT_FAILED)
 
 
+def _with_model(config: Config, model: str | None) -> Config:
+    """``config`` with ``--model`` applied (a directory becomes an absolute path)."""
+    if not model:
+        return config
+    from podscribe.asr import check_model
+
+    problem = check_model(model)
+    if problem:
+        _fail(problem)
+    path = Path(model).expanduser()
+    value = str(path.resolve()) if path.is_dir() else model
+    return config.model_copy(update={"asr": config.asr.model_copy(update={"model": value})})
+
+
 def cmd_transcribe(args: argparse.Namespace) -> int:
     console = _console()
     state_dir = _state_dir(args)
-    config = _config(args.config)
+    config = _with_model(_config(args.config), args.model)
     audio = args.audio
     if not _is_url(audio):
         path = Path(audio.removeprefix("file://")).expanduser()
@@ -641,8 +660,27 @@ def cmd_options(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_feed(args: argparse.Namespace) -> int:
+    from podscribe.feedcli import cmd_feed as run_feed
+
+    config = _with_model(_config(args.config), args.model)
+    state_dir = _state_dir(args)
+    if args.server:
+        _fail("podscribe feed runs embedded only (no --server yet)")
+    _worker_logging(False)
+    return run_feed(
+        args,
+        config=config,
+        state_dir=state_dir,
+        artifacts=_artifacts_url(config, state_dir),
+        voice_library=_voice_library(args, config),
+        fail=_fail,
+    )
+
+
 COMMANDS = {
     "transcribe": cmd_transcribe,
+    "feed": cmd_feed,
     "status": cmd_status,
     "review": cmd_review,
     "voices": cmd_voices,

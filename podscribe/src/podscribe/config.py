@@ -30,7 +30,9 @@ __all__ = [
     "ConfigError",
     "DiarizationConfig",
     "NormalizeConfig",
+    "NotesConfig",
     "NotifyConfig",
+    "PublishConfig",
     "RefineConfig",
     "ReviewConfig",
     "RuleConfig",
@@ -43,8 +45,9 @@ __all__ = [
 
 ProviderName = Literal["none", "openai", "bedrock"]
 CaptionFormat = Literal["vtt", "srt", "json", "transcript"]
-SpeakerNames = Literal["never", "always", "when-changes"]
+SpeakerNames = Literal["never", "always", "on-change", "when-changes"]
 HighlightStyle = Literal["u", "b", "i"]
+HighlightWords = Literal["none", "underline", "bold", "italic"]
 
 
 class ConfigError(ValueError):
@@ -77,6 +80,12 @@ class AsrConfig(_Section):
         description='CTranslate2 compute type: "auto", "int8", "float16", ...',
     )
     beam_size: int = Field(default=5, ge=1, le=20, description="Beam search width.")
+    batch_size: int = Field(
+        default=0,
+        ge=0,
+        le=256,
+        description="faster-whisper's batched pipeline, this many speech segments per batch: 0 = auto (16 on a GPU, off on CPU), 1 = off.",
+    )
     vad: bool = Field(
         default=True, description="Skip silence with voice activity detection before decoding."
     )
@@ -113,13 +122,21 @@ class SpeakersConfig(_Section):
         description="Directory of known voiceprints reused across episodes (unset: none).",
     )
     voice_threshold: float = Field(
-        default=0.85,
+        default=0.93,
         ge=0.0,
         le=1.0,
         description=(
             "Minimum cosine similarity for a diarized speaker to take a voiceprint's name "
-            "(the same voice scored 0.96-0.98 in our tests, different synthetic voices 0.87-0.92: "
-            "raise it when unenrolled guests sound alike)."
+            "(see the README's voice threshold section for what was measured)."
+        ),
+    )
+    voice_override_margin: float = Field(
+        default=0.04,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "A voice match beats a self-introduction or a configured host only when its "
+            "similarity is at least voice_threshold plus this margin."
         ),
     )
 
@@ -258,16 +275,23 @@ class CaptionsConfig(_Section):
         description='Any of "vtt", "srt", "json" (simplified caption JSON), "transcript" (full transcript JSON).',
     )
     speaker_names: SpeakerNames = Field(
-        default="when-changes",
-        description='When cues start with "Name: ": "never", "always", or "when-changes" (when the speaker differs from the previous cue).',
+        default="on-change",
+        description='When cues start with "Name: ": "never", "always", or "on-change" (when the speaker differs from the previous cue; "when-changes" is the same).',
     )
-    highlight_words: bool = Field(
-        default=False,
-        description="One cue per word, with the current word highlighted (karaoke style).",
+    highlight_words: HighlightWords | bool = Field(
+        default="none",
+        description='VTT/SRT word highlighting: "underline", "bold", "italic" or "none"; one cue per word with the current word marked (true: the highlight_style tag).',
     )
     highlight_style: HighlightStyle = Field(
-        default="u", description='Highlight tag: "u" (underline), "b" (bold) or "i" (italic).'
+        default="u", description='Tag used when highlight_words = true: "u", "b" or "i".'
     )
+
+    @property
+    def highlight_tag(self) -> str | None:
+        """The tag marking the current word (``u``, ``b``, ``i``), or None for no highlighting."""
+        if self.highlight_words is True:
+            return self.highlight_style
+        return {"underline": "u", "bold": "b", "italic": "i"}.get(str(self.highlight_words))
 
     @field_validator("formats")
     @classmethod
@@ -275,11 +299,44 @@ class CaptionsConfig(_Section):
         return list(dict.fromkeys(value))
 
 
+class NotesConfig(_Section):
+    """Episode notes: summary, chapters, keywords, title ideas, social post."""
+
+    enabled: bool = Field(default=True, description="Write chapters, show notes and the Podcasting 2.0 files.")
+    llm: bool = Field(
+        default=True,
+        description="Use the [refine] LLM when one is configured; otherwise (or false) chapters come from lexical topic segmentation, labelled as such.",
+    )
+    window_minutes: float = Field(
+        default=15.0, gt=0, description="Minutes of transcript per LLM call (one durable step each)."
+    )
+    min_chapter_seconds: float = Field(
+        default=10.0, ge=1.0, description="Shortest chapter (YouTube needs 10 s)."
+    )
+    attempts: int = Field(
+        default=2, ge=1, le=5, description="LLM calls per window before its answer is given up for the lexical chapters."
+    )
+
+
+class PublishConfig(_Section):
+    """Where the published files will live, for the RSS snippet."""
+
+    base_url: str = Field(
+        default="",
+        description="URL the output files are published under (empty: bare file names in the RSS snippet).",
+    )
+
+
 class NotifyConfig(_Section):
-    """Completion notification."""
+    """Events: the webhook and the local event log."""
 
     webhook_url: str | None = Field(
-        default=None, description="POST a JSON completion event here (unset: no webhook)."
+        default=None,
+        description="POST a JSON event here on success, failure and a rejected review (unset: no webhook).",
+    )
+    secret_env: str = Field(
+        default="PODSCRIBE_WEBHOOK_SECRET",
+        description="Environment variable holding the HMAC-SHA256 key for the X-Podscribe-Signature header (unset variable: unsigned).",
     )
     retries: int = Field(
         default=3, ge=0, description="Retries after a failed delivery (5xx, 429 or network error)."
@@ -320,6 +377,8 @@ class Config(_Section):
     review: ReviewConfig = Field(default_factory=ReviewConfig)
     normalize: NormalizeConfig = Field(default_factory=NormalizeConfig)
     captions: CaptionsConfig = Field(default_factory=CaptionsConfig)
+    notes: NotesConfig = Field(default_factory=NotesConfig)
+    publish: PublishConfig = Field(default_factory=PublishConfig)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
     artifacts: ArtifactsConfig = Field(default_factory=ArtifactsConfig)
 

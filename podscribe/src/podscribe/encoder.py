@@ -398,40 +398,60 @@ def _hann() -> npt.NDArray[np.float64]:
     return 0.5 - 0.5 * np.cos(2.0 * np.pi * n / N_FFT)  # periodic Hann
 
 
-def mel_spectrogram(wav: npt.ArrayLike) -> FloatArray:
+def mel_spectrogram(wav: npt.ArrayLike, gain: float = 1.0) -> FloatArray:
     """Mel power spectrogram ``(frames, 40)``; frame ``i`` is centred on sample ``160 i``.
 
     Frames are centred with zero padding of ``n_fft // 2`` at both ends (librosa's
-    default since 0.10), giving ``1 + len(wav) // 160`` frames.
+    default since 0.10), giving ``1 + len(wav) // 160`` frames. The waveform is read a
+    block at a time (times ``gain``), so a memory-mapped episode is never copied whole.
     """
-    x = np.asarray(wav, dtype=np.float32)
+    x = np.asarray(wav)
     if x.ndim != 1:
         raise ValueError("expected a mono waveform")
-    padded = np.pad(x, (N_FFT // 2, N_FFT // 2))
-    n_frames = 1 + (len(padded) - N_FFT) // HOP
+    half = N_FFT // 2
+    n_frames = 1 + (len(x) + 2 * half - N_FFT) // HOP
     filters = mel_filterbank()
     out = np.empty((n_frames, N_MELS), dtype=np.float32)
     window = _hann()
     block = 4096  # frames per block keeps memory flat on long episodes
+    offsets = np.arange(N_FFT)[None, :]
     for start in range(0, n_frames, block):
         stop = min(n_frames, start + block)
-        idx = (np.arange(start, stop) * HOP)[:, None] + np.arange(N_FFT)[None, :]
-        spec = np.fft.rfft(padded[idx] * window, axis=1)
+        lo, hi = start * HOP - half, (stop - 1) * HOP + N_FFT - half
+        seg = np.zeros(hi - lo, dtype=np.float32)
+        a, b = max(lo, 0), min(hi, len(x))
+        if b > a:
+            piece = np.asarray(x[a:b], dtype=np.float32)
+            seg[a - lo : b - lo] = piece if gain == 1.0 else (piece * np.float32(gain)).astype(np.float32)
+        idx = (np.arange(stop - start) * HOP)[:, None] + offsets
+        spec = np.fft.rfft(seg[idx] * window, axis=1)
         power = (spec.real**2 + spec.imag**2).astype(np.float32)
         out[start:stop] = power @ filters.T
     return out
 
 
+def volume_gain(wav: npt.ArrayLike, target_dbfs: float = TARGET_DBFS) -> float:
+    """The factor that raises (never lowers) the loudness to ``target_dbfs``; computed a
+    block at a time."""
+    x = np.asarray(wav)
+    total = 0.0
+    for i in range(0, x.size, 960_000):
+        block = np.asarray(x[i : i + 960_000], dtype=np.float64) * _INT16_MAX
+        total += float(np.dot(block, block))
+    rms = float(np.sqrt(total / x.size)) if x.size else 0.0
+    if rms <= 0.0:
+        return 1.0
+    change = target_dbfs - 20.0 * np.log10(rms / _INT16_MAX)
+    return 1.0 if change <= 0 else float(10.0 ** (change / 20.0))
+
+
 def normalize_volume(wav: npt.ArrayLike, target_dbfs: float = TARGET_DBFS) -> FloatArray:
     """Raise (never lower) the loudness to ``target_dbfs``, as Resemblyzer's preprocessing."""
     x = np.asarray(wav, dtype=np.float32)
-    rms = float(np.sqrt(np.mean((x.astype(np.float64) * _INT16_MAX) ** 2))) if x.size else 0.0
-    if rms <= 0.0:
+    gain = volume_gain(x, target_dbfs)
+    if gain == 1.0:
         return x
-    change = target_dbfs - 20.0 * np.log10(rms / _INT16_MAX)
-    if change <= 0:
-        return x
-    out: FloatArray = (x * np.float32(10.0 ** (change / 20.0))).astype(np.float32)
+    out: FloatArray = (x * np.float32(gain)).astype(np.float32)
     return out
 
 
@@ -485,14 +505,12 @@ def embed_spans(
     The mel spectrogram is computed once over the whole audio and each span is fed to the
     network as it is (spans of equal length are batched). Spans under 10 ms get one frame.
     """
-    x = np.asarray(audio, dtype=np.float32)
+    x = np.asarray(audio)
     if x.ndim != 1:
         raise ValueError("expected mono audio")
     if not spans:
         return np.zeros((0, EMBED), dtype=np.float32)
-    if normalize:
-        x = normalize_volume(x)
-    mels = mel_spectrogram(x)
+    mels = mel_spectrogram(x, volume_gain(x) if normalize else 1.0)
     w = weights if weights is not None else load_weights()
     frame_spans = []
     for a, b in spans:
@@ -526,7 +544,7 @@ def embed_windows(
     ``regions`` (e.g. speech between pauses), windows stay inside each region and a
     region shorter than ``window_s`` gets one window of its own length.
     """
-    x = np.asarray(audio, dtype=np.float32)
+    x = np.asarray(audio)
     if x.ndim != 1:
         raise ValueError("expected mono audio")
     if window_s <= 0 or hop_s <= 0:

@@ -245,3 +245,37 @@ def names_from_intros(
         result[label] = name
         taken.add(_fold(name))
     return dict(sorted(result.items()))
+
+
+def correct_misheard_names(
+    transcript: Transcript, intros: Sequence[Intro], names: dict[str, str]
+) -> tuple[Transcript, list[str]]:
+    """Spell each adopted host introduction as configured in the words too ("I'm Ian"
+    becomes "I'm Eoin" when that speaker was named Eoin from it); other occurrences of
+    the same misheard name by anyone are corrected as well. Returns the transcript and
+    one ``"Ian -> Eoin"`` line per distinct correction."""
+    from podscribe.textalign import retext_segment
+
+    fixes: dict[str, str] = {}
+    for intro in intros:
+        if intro.host and names.get(intro.label) == intro.name and _fold(intro.heard) != _fold(intro.name):
+            fixes.setdefault(intro.heard, intro.name)
+    if not fixes:
+        return transcript, []
+    patterns = [
+        (re.compile(rf"(?<![\w'\u2019-]){re.escape(heard)}(?![\w-])"), name)
+        for heard, name in sorted(fixes.items(), key=lambda kv: -len(kv[0]))
+    ]
+    segments = []
+    for seg in transcript.segments:
+        text = seg.text
+        for pattern, name in patterns:
+            text = pattern.sub(name, text)
+        segments.append(retext_segment(seg, text) if text != seg.text else seg)
+    fixed = Transcript(
+        segments=segments,
+        speakers=dict(transcript.speakers),
+        language=transcript.language,
+        duration=transcript.duration,
+    )
+    return fixed, [f"{heard} -> {name}" for heard, name in sorted(fixes.items())]

@@ -1,16 +1,26 @@
-"""Completion notification: a JSON event POSTed to a webhook, and a one-line summary.
+"""Events: a JSON event POSTed to a webhook, a local event log, and a one-line summary.
 
 The event (``event``, ``run_id``, ``status``, ``input``, ``outputs``,
-``timings``, ...) is sent with the standard library; HTTP 429 and 5xx answers
-and network errors are retried with exponential backoff, other 4xx answers are
-not. Webhook delivery is at-least-once: receivers can deduplicate on
-``run_id``.
+``timings``, ``error``, ...) is sent with the standard library; HTTP 429 and 5xx
+answers and network errors are retried with exponential backoff, other 4xx answers are
+not. Webhook delivery is at-least-once: receivers can deduplicate on ``run_id`` and
+``event``. Three events: ``Pipeline Completed`` (status ``succeeded``), ``Pipeline
+Failed`` (``failed``, with the error) and ``Review Rejected`` (``rejected``, with the
+reviewer's reason).
+
+When a secret is configured, each request carries ``X-Podscribe-Timestamp`` (Unix
+seconds) and ``X-Podscribe-Signature: sha256=HEX``, the HMAC-SHA256 of
+``"{timestamp}.{body}"`` under the secret; :func:`verify_signature` is the receiver's
+check (constant-time, with a freshness window against replays).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
+import os
 import random
 import time
 import urllib.error
@@ -22,16 +32,23 @@ from typing import Any, Literal
 from podscribe.config import NotifyConfig
 
 __all__ = [
+    "SIGNATURE_HEADER",
+    "TIMESTAMP_HEADER",
     "CompletionEvent",
     "NotifyError",
     "post_webhook",
     "send_notification",
+    "sign",
     "summary_line",
+    "verify_signature",
 ]
+
+SIGNATURE_HEADER = "X-Podscribe-Signature"
+TIMESTAMP_HEADER = "X-Podscribe-Timestamp"
 
 log = logging.getLogger(__name__)
 
-Status = Literal["succeeded", "failed"]
+Status = Literal["succeeded", "failed", "rejected"]
 
 
 class NotifyError(RuntimeError):
@@ -84,10 +101,39 @@ class CompletionEvent:
         )
 
 
+def sign(body: bytes, secret: str, timestamp: int) -> str:
+    """``sha256=HEX``: HMAC-SHA256 of ``b"{timestamp}." + body`` under ``secret``."""
+    mac = hmac.new(secret.encode("utf-8"), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+def verify_signature(
+    body: bytes,
+    signature: str | None,
+    timestamp: str | None,
+    secret: str,
+    *,
+    tolerance_s: float = 300.0,
+    now: float | None = None,
+) -> bool:
+    """What a receiver checks: the signature matches and the timestamp is fresh."""
+    if not signature or not timestamp:
+        return False
+    try:
+        ts = int(timestamp)
+    except ValueError:
+        return False
+    current = time.time() if now is None else now
+    if abs(current - ts) > tolerance_s:
+        return False
+    return hmac.compare_digest(sign(body, secret, ts), signature)
+
+
 def post_webhook(
     url: str,
     payload: Mapping[str, Any],
     *,
+    secret: str | None = None,
     retries: int = 3,
     timeout: float = 10.0,
     backoff: float = 0.5,
@@ -106,6 +152,10 @@ def post_webhook(
     hdrs.update(headers or {})
     attempt = 0
     while True:
+        if secret:
+            ts = int(time.time())
+            hdrs[TIMESTAMP_HEADER] = str(ts)
+            hdrs[SIGNATURE_HEADER] = sign(body, secret, ts)
         req = urllib.request.Request(url, data=body, headers=hdrs, method="POST")
         retry_after: float | None = None
         try:
@@ -146,13 +196,17 @@ def send_notification(
     *,
     sleep: Callable[[float], None] = time.sleep,
     backoff: float = 0.5,
+    env: Mapping[str, str] | None = None,
 ) -> int | None:
-    """Deliver ``event`` to ``cfg.webhook_url``; ``None`` when no webhook is configured."""
+    """Deliver ``event`` to ``cfg.webhook_url``, signed with the secret in the
+    ``cfg.secret_env`` variable when it is set; ``None`` when no webhook is configured."""
     if not cfg.webhook_url:
         return None
+    environ = os.environ if env is None else env
     return post_webhook(
         cfg.webhook_url,
         event.to_dict(),
+        secret=environ.get(cfg.secret_env) or None,
         retries=cfg.retries,
         timeout=cfg.timeout,
         backoff=backoff,

@@ -40,9 +40,12 @@ STAGES: dict[str, str] = {
     "speakers": "name speakers",
     "review": "human review",
     "review-apply": "apply review",
+    "notes": "episode notes",
     "normalize": "normalize segments",
     "captions": "write captions",
+    "publish": "publishing files",
     "notify": "notify",
+    "notify-failure": "notify failure",
 }
 
 _ICONS = {"running": "…", "done": "✓", "failed": "✗", "waiting": "⏸", "retrying": "↻"}
@@ -142,7 +145,10 @@ def _describe(name: str, result: Any) -> str:
             text += f", {r['failed_chunks']} unusable answers"
         return text
     if name == "speakers":
-        return _names(r.get("names") or {}, r.get("sources"))
+        text = _names(r.get("names") or {}, r.get("sources"))
+        if r.get("corrected"):
+            text += "; words corrected: " + ", ".join(str(c) for c in r["corrected"])
+        return text
     if name == "review-apply":
         text = str(r.get("action", ""))
         if r.get("action") == "correct":
@@ -152,8 +158,16 @@ def _describe(name: str, result: Any) -> str:
         return _plural(int(r.get("segments", 0)), "caption segment")
     if name == "captions":
         return ", ".join(r.get("outputs") or {})
-    if name == "notify":
+    if name in ("notify", "notify-failure"):
         return str(r.get("notification", ""))
+    if name == "notes":
+        how = "LLM" if r.get("method") == "llm" else "lexical topic segmentation, no LLM"
+        text = f"{_plural(int(r.get('chapters', 0)), 'chapter')} ({how})"
+        if r.get("problems"):
+            text += f", {_plural(int(r['problems']), 'repair')}"
+        return text
+    if name == "publish":
+        return ", ".join(r.get("outputs") or {})
     return ""
 
 

@@ -14,6 +14,11 @@ from perdure.store.stats import StatsTransactionMixin
 from perdure.store.versions import ANY_VERSION, VersionQueries
 
 TERMINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "CANCELLED", "TIMED_OUT", "STOPPED"})
+# The function filter of the ready-work queries, written so that no index serves it:
+# given ``function_name = ?`` SQLite (which keeps no statistics) walks the function's
+# index, every execution the function ever had (43 ms with 50,000 closed ones), instead
+# of the index of ready executions (0.03 ms). EXPLAIN QUERY PLAN: docs/architecture.md.
+_UNINDEXED_FUNCTION = "function_name || ''"
 
 
 @dataclass(frozen=True)
@@ -249,7 +254,7 @@ class SqlTransaction(VersionQueries, LogsTransactionMixin, StatsTransactionMixin
         params: list[Any] = []
         only = ""
         if functions is not None:
-            only = f" AND function_name IN ({self._marks(functions)})" if functions else " AND 1 = 0"
+            only = f" AND {_UNINDEXED_FUNCTION} IN ({self._marks(functions)})" if functions else " AND 1 = 0"
             params = list(functions)
         due = self._one(sql.NEXT_WAKEUP.format(functions=only), params)[0]
         return None if due is None else int(due)
@@ -269,7 +274,7 @@ class SqlTransaction(VersionQueries, LogsTransactionMixin, StatsTransactionMixin
         if functions is not None:
             if not functions:  # hosts nothing
                 return []
-            query += f" AND function_name IN ({self._marks(functions)})"
+            query += f" AND {_UNINDEXED_FUNCTION} IN ({self._marks(functions)})"
             params.extend(functions)
         if version is None:
             query += " AND version IS NULL"

@@ -1,0 +1,230 @@
+"""Episode notes and the publishing files.
+
+``notes_plan_stage`` cuts the transcript into windows; ``notes_window_stage`` is one
+LLM call per window (cached by its exact prompt; an answer that does not parse is asked
+again up to ``notes.attempts`` times, then given up, never cached); ``notes_finish_stage``
+validates and merges the windows' chapters, reduces the summaries with one more call,
+and falls back to lexical chapters wherever the LLM gave nothing usable (or entirely,
+without an LLM). ``publish_stage`` writes chapters.json, the Podcasting 2.0 transcript,
+the show notes and the RSS snippet next to the captions.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from podscribe.stages.common import PipelineInput, digest_of, store_for
+
+log = logging.getLogger(__name__)
+
+
+def use_llm(p: PipelineInput) -> bool:
+    return p.config.notes.llm and p.config.refine.provider != "none"
+
+
+def notes_plan_stage(p: PipelineInput, transcript_key: str) -> dict[str, Any]:
+    from podscribe.notes import windows
+
+    transcript = store_for(p.artifacts).get_transcript(transcript_key)
+    return {"windows": [list(w) for w in windows(transcript, p.config.notes.window_minutes)]}
+
+
+def notes_window_stage(p: PipelineInput, transcript_key: str, first: int, stop: int) -> dict[str, Any]:
+    """One window through the LLM: ``{summary, chapters, keywords}`` or ``{error}``."""
+    from podscribe.llm import LLMError, provider_from_config
+    from podscribe.notes import parse_json_object, strings, window_messages
+
+    t0 = time.monotonic()
+    store = store_for(p.artifacts)
+    rcfg = p.config.refine
+    transcript = store.get_transcript(transcript_key)
+    messages = window_messages(transcript, first, stop, context=rcfg.context)
+    digest = digest_of("notes-window", messages, rcfg.model, rcfg.temperature)
+    key = f"cache/notes/{digest}.json"
+    if p.use_cache and store.exists(key):
+        return dict(store.get_json(key), seconds=round(time.monotonic() - t0, 3), cached=True)
+    provider = provider_from_config(rcfg)
+    assert provider is not None
+    error = "no answer"
+    for attempt in range(p.config.notes.attempts):
+        try:
+            reply = provider.complete(messages, temperature=rcfg.temperature, timeout=rcfg.timeout)
+        except LLMError as exc:
+            if exc.retryable:
+                raise  # the step's retry policy tries again later
+            error = f"LLM call failed: {exc}"
+            break
+        try:
+            data = parse_json_object(reply, "chapters")
+        except ValueError as exc:
+            error = f"unparsable answer: {exc}"
+            log.warning("notes window %d-%d, attempt %d: %s", first, stop - 1, attempt + 1, error)
+            continue
+        chapters = data.get("chapters")
+        result = {
+            "first": first,
+            "stop": stop,
+            "summary": " ".join(str(data.get("summary") or "").split())[:2000],
+            "chapters": [c for c in chapters if isinstance(c, Mapping)] if isinstance(chapters, list) else [],
+            "keywords": strings(data.get("keywords"), 15, 60),
+        }
+        store.put_json(key, result)
+        return dict(result, seconds=round(time.monotonic() - t0, 3))
+    return {"first": first, "stop": stop, "error": error, "seconds": round(time.monotonic() - t0, 3)}
+
+
+def _window_chapters(
+    window: Mapping[str, Any], transcript: Any, problems: list[str]
+) -> list[dict[str, Any]]:
+    """A window's chapters, only those citing a segment inside the window."""
+    from podscribe.notes import lexical_chapters
+    from podscribe.transcript import Transcript
+
+    first, stop = int(window["first"]), int(window["stop"])
+    if "error" in window:
+        problems.append(f"segments {first}-{stop - 1}: {window['error']}; lexical chapters used there")
+        part = Transcript(segments=transcript.segments[first:stop], duration=transcript.segments[stop - 1].end)
+        return [
+            {"segment": int(c["segment"]) + first, "title": c["title"]}
+            for c in lexical_chapters(part, min_seconds=60.0)
+        ]
+    out = []
+    for c in window["chapters"]:
+        seg = c.get("segment")
+        if isinstance(seg, int) and not first <= seg < stop:
+            problems.append(f"chapter {c.get('title')!r} dropped: segment {seg} is outside its window {first}-{stop - 1}")
+            continue
+        out.append(dict(c))
+    return out
+
+
+def notes_finish_stage(
+    p: PipelineInput, transcript_key: str, window_results: Sequence[Mapping[str, Any]]
+) -> dict[str, Any]:
+    """The validated notes, stored at ``runs/{run}/notes.json``."""
+    from podscribe.notes import Notes, lexical_notes, validate_chapters
+
+    t0 = time.monotonic()
+    store = store_for(p.artifacts)
+    ncfg = p.config.notes
+    transcript = store.get_transcript(transcript_key)
+    notes = lexical_notes(transcript, min_seconds=ncfg.min_chapter_seconds)
+    usable = [w for w in window_results if "error" not in w]
+    if use_llm(p) and usable:
+        problems: list[str] = []
+        proposed: list[dict[str, Any]] = []
+        for w in window_results:
+            proposed += _window_chapters(w, transcript, problems)
+        chapters, repairs = validate_chapters(proposed, transcript, min_seconds=ncfg.min_chapter_seconds)
+        problems += repairs
+        summaries = [str(w.get("summary", "")) for w in usable]
+        keywords = list(dict.fromkeys(k for w in usable for k in w.get("keywords", [])))
+        llm_notes = Notes("llm", " ".join(summaries), chapters, keywords[:10], [], "", problems)
+        reduced = _reduce(p, summaries, chapters)
+        if "error" in reduced:
+            problems.append(f"episode summary: {reduced['error']}; the window summaries are used")
+        else:
+            llm_notes.summary = reduced["summary"] or llm_notes.summary
+            llm_notes.titles = reduced["titles"]
+            llm_notes.social_post = reduced["social_post"]
+            llm_notes.keywords = reduced["keywords"] or llm_notes.keywords
+        notes = llm_notes
+    elif use_llm(p):
+        notes.problems.insert(0, "the LLM gave no usable answer: lexical notes instead")
+    key = f"runs/{p.run_id}/notes.json"
+    store.put_json(key, notes.to_dict())
+    return {
+        "key": key,
+        "method": notes.method,
+        "chapters": len(notes.chapters),
+        "problems": len(notes.problems),
+        "seconds": round(time.monotonic() - t0, 3),
+    }
+
+
+def _reduce(p: PipelineInput, summaries: Sequence[str], chapters: Sequence[Any]) -> dict[str, Any]:
+    from podscribe.llm import LLMError, provider_from_config
+    from podscribe.notes import parse_json_object, reduce_messages, strings
+
+    rcfg = p.config.refine
+    messages = reduce_messages(summaries, chapters, context=rcfg.context)
+    store = store_for(p.artifacts)
+
+    def compute() -> dict[str, Any]:
+        provider = provider_from_config(rcfg)
+        assert provider is not None
+        error = "no answer"
+        for _attempt in range(p.config.notes.attempts):
+            try:
+                reply = provider.complete(messages, temperature=rcfg.temperature, timeout=rcfg.timeout)
+            except LLMError as exc:
+                if exc.retryable:
+                    raise
+                return {"error": f"LLM call failed: {exc}"}
+            try:
+                data = parse_json_object(reply, "summary")
+            except ValueError as exc:
+                error = f"unparsable answer: {exc}"
+                continue
+            post = " ".join(str(data.get("social_post") or "").split())
+            return {
+                "summary": " ".join(str(data.get("summary") or "").split())[:3000],
+                "titles": strings(data.get("titles"), 5, 120),
+                "keywords": strings(data.get("keywords"), 10, 60),
+                "social_post": post[:280],
+            }
+        return {"error": error}
+
+    key = f"cache/notes/{digest_of('notes-reduce', messages, rcfg.model, rcfg.temperature)}.json"
+    if p.use_cache and store.exists(key):
+        return dict(store.get_json(key))
+    result = compute()
+    if "error" not in result:  # a failure is never kept
+        store.put_json(key, result)
+    return result
+
+
+def publish_stage(p: PipelineInput, notes_key: str, transcript_key: str, outputs: Mapping[str, str]) -> dict[str, Any]:
+    """chapters.json, the Podcasting 2.0 transcript, show notes and the RSS snippet."""
+    from podscribe.notes import Notes
+    from podscribe.publishing import (
+        PUBLISH_SUFFIXES,
+        chapters_json,
+        chapters_problems,
+        dumps,
+        p20_transcript,
+        p20_transcript_problems,
+        rss_snippet,
+        show_notes,
+    )
+
+    t0 = time.monotonic()
+    store = store_for(p.artifacts)
+    notes = Notes.from_dict(store.get_json(notes_key))
+    transcript = store.get_transcript(transcript_key)
+    duration = max([transcript.duration] + [s.end for s in transcript.segments])
+    chapters_doc = chapters_json(notes.chapters, title=p.stem)
+    p20 = p20_transcript(transcript)
+    for problems in (chapters_problems(chapters_doc), p20_transcript_problems(p20)):
+        if problems:
+            raise ValueError("invalid publishing file: " + "; ".join(problems))
+    out = store_for(p.out)
+    names = {kind: f"{p.stem}{suffix}" for kind, suffix in PUBLISH_SUFFIXES.items()}
+    files = {"p20": names["p20"], "chapters": names["chapters"]}
+    for fmt in ("vtt", "srt"):
+        if fmt in outputs:
+            files[fmt] = outputs[fmt].rsplit("/", 1)[-1]
+    texts = {
+        "chapters": dumps(chapters_doc),
+        "p20": dumps(p20),
+        "show_notes": show_notes(notes, duration, title=p.stem),
+        "rss": rss_snippet(files, base_url=p.config.publish.base_url, language=transcript.language),
+    }
+    written: dict[str, str] = {}
+    for kind, text in texts.items():
+        out.put_text(names[kind], text)
+        written[kind] = out.uri_for(names[kind])
+    return {"outputs": written, "method": notes.method, "seconds": round(time.monotonic() - t0, 3)}
