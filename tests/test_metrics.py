@@ -10,6 +10,7 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from perdure.runtime import THREADS
 from tests.support import HANDLERS, Process, Serve, free_port, lambda_client
 from tests.test_logs import run_chatty
 
@@ -45,7 +46,7 @@ def test_serve_metrics(tmp_path: Path) -> None:
         assert m['perdure_invocation_duration_seconds_count{function="Noisy"}'] == 1
         assert m['perdure_checkpoint_duration_seconds_count{function="Noisy"}'] >= 1
         assert m['perdure_log_records_dropped_total{function="Noisy"}'] == 71
-        assert m["perdure_worker_slots{}"] == 8
+        assert m["perdure_worker_slots{}"] == THREADS  # one process of the default threads
         assert m["perdure_worker_slots_busy{}"] == 0
         assert not any(k.startswith("perdure_ready_executions{") for k in m)  # nothing waits
         run_chatty(server.url, "o-1")  # a 1 s wait: its timer fires, a little late
