@@ -15,8 +15,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from perdure.batch import OPEN, Batch
 from perdure.devtime import scaled_due
-from perdure.engine import OPEN, Engine, _Batch, now_ms
+from perdure.engine import Engine, now_ms
 from perdure.errors import InvalidParameterValue, ResourceConflict, ResourceNotFound
 from perdure.store.base import ExecutionRow, Timer, Transaction
 
@@ -109,7 +110,7 @@ def advance(engine: Engine, arn: str, operation: str | None = None) -> list[dict
 def _record(engine: Engine, tx: Transaction, arn: str, now: int, op: dict[str, Any] | None, kind: str, due: int) -> None:
     row = tx.get_execution(arn)
     assert row is not None
-    batch = _Batch(tx, row, now, engine._notify)
+    batch = Batch(tx, row, now, engine._notify)
     details = {"Timer": kind, "ScheduledTimestamp": due, "AdvancedBy": "perdure executions advance (development)"}
     target = {"Id": op["Id"], "Type": "WAIT" if kind == "wait" else "STEP", "Name": op.get("Name")} if op else None
     batch.event(ADVANCED_EVENT, target, details)

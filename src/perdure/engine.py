@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import threading
 import time
 import uuid
@@ -20,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from perdure import transitions as tr
-from perdure.devtime import scaled_due
+from perdure.batch import OPEN, Batch, Listener, issued_to, make_token
 from perdure.errors import (
     CallbackTimeout,
     InvalidParameterValue,
@@ -28,7 +27,7 @@ from perdure.errors import (
     ResourceNotFound,
 )
 from perdure.functions import FunctionSpec
-from perdure.history import error_payload, make_event, payload, strip_payloads
+from perdure.history import error_payload, payload, strip_payloads
 from perdure.snapshots import cache_dir_for
 from perdure.store.base import ExecutionRow, Store, Timer, Transaction
 from perdure.store.versions import ANY_VERSION
@@ -44,10 +43,6 @@ MAX_CHECKPOINT_BYTES = 750 * 1024
 MAX_EXECUTION_TIMEOUT_S = 366 * 86400
 MAX_INPUT_BYTES = 6 * 1024 * 1024
 TIMER_BATCH = 200
-# Statuses of an execution that is not closed; PAUSING/PAUSED ones are not invoked.
-OPEN = frozenset({"RUNNING", "PAUSING", "PAUSED"})
-
-Listener = Callable[[str, str], None]
 
 
 def now_ms() -> int:
@@ -95,109 +90,6 @@ class Outcome:
     status: str  # SUCCEEDED | FAILED | PENDING | ERROR (crash, timeout, unhandled raise)
     result: str | None = None
     error: dict[str, Any] | None = None
-
-
-def _token(invocation_id: str, seq: int, previous: str | None = None) -> str:
-    """A checkpoint token: invocation, sequence, and a secret drawn when the invocation
-    started and kept while its tokens rotate (so only its own tokens ever carry it)."""
-    secret = _token_parts(previous)[2] if previous else None
-    raw = f"{invocation_id}:{seq}:{secret or os.urandom(12).hex()}".encode()
-    return base64.b64encode(raw).decode()
-
-
-def _token_parts(token: str | None) -> tuple[str | None, int, str | None]:
-    try:
-        invocation, seq, secret = base64.b64decode((token or "").encode(), validate=True).decode().split(":")
-        return invocation, int(seq), secret
-    except ValueError:  # also bad base64 and bad UTF-8
-        return None, 0, None
-
-
-def _issued_to(token: str, row: ExecutionRow) -> bool:
-    """Whether ``token`` was issued to the invocation running now (current or earlier)."""
-    invocation, seq, secret = _token_parts(token)
-    current = _token_parts(row.token)
-    return (
-        row.invocation_id is not None
-        and invocation == row.invocation_id
-        and secret is not None
-        and secret == current[2]
-        and 0 < seq <= current[1]
-    )
-
-
-class _Batch:
-    """Changes to one execution being assembled inside a transaction."""
-
-    def __init__(self, tx: Transaction, row: ExecutionRow, now: int, notify: Listener) -> None:
-        self.tx = tx
-        self.notify = notify
-        self.row = row
-        self.now = now
-        self.changes: dict[str, Any] = {}
-        self.ops: dict[str, dict[str, Any]] = {}
-        self.dirty: dict[str, dict[str, Any]] = {}
-        self.events: list[dict[str, Any]] = []
-        self.closed = False
-
-    def load(self, ids: Sequence[str]) -> None:
-        missing = [i for i in ids if i not in self.ops]
-        if missing:
-            self.ops.update(self.tx.get_operations(self.row.arn, missing))
-
-    def set(self, **changes: Any) -> None:
-        for key, value in changes.items():
-            setattr(self.row, key, value)
-        self.changes.update(changes)
-
-    def put(self, op: dict[str, Any]) -> None:
-        self.ops[op["Id"]] = op
-        self.dirty[op["Id"]] = op
-
-    def event(self, event_type: str, op: dict[str, Any] | None, details: dict[str, Any]) -> None:
-        self.events.append(make_event(event_type, self.row.next_event_id, self.now, op, details))
-        self.set(next_event_id=self.row.next_event_id + 1)
-
-    def apply(self, fx: tr.Effects) -> None:
-        for event_type, op, details in fx.events:
-            self.event(event_type, op, details)
-        for op_id, kind in fx.cancel_timers:
-            self.tx.delete_timers(self.row.arn, op_id, kind)
-        for op_id, kind, due in fx.timers:
-            self.tx.set_timer(Timer(self.row.arn, op_id, kind, scaled_due(self.now, due)))
-        if fx.timers:
-            self.notify("ready", self.row.arn)  # the scheduler's next wake-up may be sooner
-        for callback_id, op_id in fx.callbacks:
-            self.tx.put_callback(callback_id, self.row.arn, op_id)
-        if fx.wake:
-            self.wake()
-
-    def wake(self, at_ms: int | None = None) -> None:
-        """Ask for an invocation (now, or at ``at_ms``), unless one is already asked for sooner."""
-        due = self.now if at_ms is None else at_ms
-        if self.row.status in OPEN and (self.row.ready_ms is None or due < self.row.ready_ms):
-            self.set(ready_ms=due)
-
-    def flush(self) -> None:
-        self.flush_operations()
-        self.tx.append_events(self.row.arn, self.events)
-        self.events = []
-        if self.row.ready_ms is not None and ("ready_ms" in self.changes or "invocation_id" in self.changes):
-            self.notify("ready", self.row.arn)
-        if "status" in self.changes and self.row.status not in OPEN:
-            self.notify("closed", self.row.arn)
-        self.tx.update_execution(self.row.arn, self.changes)
-        self.changes = {}
-
-    def flush_operations(self) -> None:
-        arn = self.row.arn
-        for op in self.dirty.values():
-            if "_pos" not in op:
-                op["_pos"] = self.row.op_pos + 1
-                self.set(op_pos=op["_pos"])
-            self.set(op_seq=self.row.op_seq + 1)
-            self.tx.put_operation(arn, op, int(op["_pos"]), self.row.op_seq)
-        self.dirty.clear()
 
 
 class Engine:
@@ -290,7 +182,7 @@ class Engine:
         )
         if not tx.insert_execution(row):
             return None
-        batch = _Batch(tx, row, now, self._notify)
+        batch = Batch(tx, row, now, self._notify)
         op = {
             "Id": execution_id, "Type": "EXECUTION", "Status": "STARTED", "Name": name,
             "StartTimestamp": now, "ExecutionDetails": {"InputPayload": input_payload or ""},
@@ -367,7 +259,7 @@ class Engine:
                 raise InvalidParameterValue(
                     f"Callback {callback_id} belongs to execution {arn}, which is {row.status}"
                 )
-            batch = _Batch(tx, row, now_ms(), self._notify)
+            batch = Batch(tx, row, now_ms(), self._notify)
             batch.load([op_id])
             op = batch.ops[op_id]
             if op["Status"] != "STARTED":
@@ -405,7 +297,7 @@ class Engine:
             if child is not None and child.status in OPEN:
                 self._stop(tx, child, error, now)  # reports ChainedInvokeStopped to us
         row = tx.get_execution(row.arn) or row
-        batch = _Batch(tx, row, now, self._notify)
+        batch = Batch(tx, row, now, self._notify)
         if row.invocation_id is not None:
             self._record_invocation_end(batch, {"ErrorType": "Execution.Stopped", "ErrorMessage": "Execution stopped"})
         for op in tx.open_operations(row.arn):
@@ -441,17 +333,17 @@ class Engine:
                 "requested_ms": now, "reason": reason, "timeout_paused": timeout_paused,
                 "extension_ms": previous.get("extension_ms", 0),
             }
-            batch = _Batch(tx, row, now, self._notify)
+            batch = Batch(tx, row, now, self._notify)
             batch.set(pause=json.dumps(pause), status="PAUSING")
             if row.invocation_id is None:
                 self._enter_paused(batch)
             batch.flush()
 
-    def _settle_pause(self, batch: _Batch) -> None:
+    def _settle_pause(self, batch: Batch) -> None:
         if batch.row.status == "PAUSING":
             self._enter_paused(batch)
 
-    def _enter_paused(self, batch: _Batch) -> None:
+    def _enter_paused(self, batch: Batch) -> None:
         row = batch.row
         pause = json.loads(row.pause or "{}")
         if pause.get("interrupted"):
@@ -477,7 +369,7 @@ class Engine:
             if row.status not in ("PAUSING", "PAUSED"):
                 raise ResourceConflict(f"Durable execution {arn} is {row.status}, not paused")
             now = now_ms()
-            batch = _Batch(tx, row, now, self._notify)
+            batch = Batch(tx, row, now, self._notify)
             pause = json.loads(row.pause or "{}")
             if row.status == "PAUSED":
                 details: dict[str, Any] = {"ResumeRequestTimestamp": now}
@@ -535,7 +427,7 @@ class Engine:
                 return cached
             if row.token is None or token != row.token:
                 raise InvalidParameterValue("Invalid checkpoint token: it is stale, revoked or not for this execution")
-            batch = _Batch(tx, row, now_ms(), self._notify)
+            batch = Batch(tx, row, now_ms(), self._notify)
             ids = [u["Id"] for u in updates] + [u["ParentId"] for u in updates if u.get("ParentId")]
             batch.load(ids)
             fx = tr.Effects()
@@ -562,7 +454,7 @@ class Engine:
                 batch.set(pause=json.dumps(dict(pause, interrupted=True)))
                 new_token = None
             else:
-                new_token = _token(row.invocation_id or "", row.token_seq + 1, row.token)
+                new_token = make_token(row.invocation_id or "", row.token_seq + 1, row.token)
             external_changes = row.op_seq != row.seen_seq
             batch.set(token=new_token, token_seq=row.token_seq + 1)
             batch.set(last_client_token=client_token, last_token=token)
@@ -584,7 +476,7 @@ class Engine:
             batch.flush()
         return response
 
-    def _fail_nondeterministic(self, batch: _Batch, message: str) -> dict[str, Any]:
+    def _fail_nondeterministic(self, batch: Batch, message: str) -> dict[str, Any]:
         """Fail the execution; the handler's token is revoked so it stops at once."""
         error = {"ErrorType": "NonDeterministicExecutionError", "ErrorMessage": message}
         batch.dirty.clear()
@@ -593,7 +485,7 @@ class Engine:
         batch.flush()
         return {"NewExecutionState": {"Operations": []}}
 
-    def _start_chained_invoke(self, batch: _Batch, op: dict[str, Any]) -> None:
+    def _start_chained_invoke(self, batch: Batch, op: dict[str, Any]) -> None:
         """Start the execution a CHAINED_INVOKE names, in the caller's transaction."""
         request = op.pop("_invoke")
         target = request["FunctionName"]
@@ -642,7 +534,7 @@ class Engine:
         parent = tx.get_execution(child.parent_arn)
         if parent is None or parent.status not in OPEN:
             return
-        batch = _Batch(tx, parent, now, self._notify)
+        batch = Batch(tx, parent, now, self._notify)
         batch.load([child.parent_op])
         op = batch.ops.get(child.parent_op)
         if op is None or op["Status"] != "STARTED":
@@ -659,7 +551,7 @@ class Engine:
             row = tx.get_execution(arn, lock=False)
             if row is None:
                 raise ResourceNotFound(f"Durable execution not found: {arn}")
-            if not _issued_to(token, row):
+            if not issued_to(token, row):
                 raise InvalidParameterValue("Invalid checkpoint token: it is stale, revoked or not for this execution")
             page = tx.operations_page(arn, _int_marker(marker) if marker else 0, limit + 1)
         response: dict[str, Any] = {"Operations": [tr.public(op) for _, op in page[:limit]]}
@@ -683,7 +575,7 @@ class Engine:
                 if spec is None:
                     continue
                 invocation_id = uuid.uuid4().hex
-                token = _token(invocation_id, row.token_seq + 1)
+                token = make_token(invocation_id, row.token_seq + 1)
                 timeout_ms = int(spec.timeout_s * 1000)
                 deadline = now + timeout_ms
                 page = tx.operations_page(row.arn, 0, STATE_PAGE + 1)
@@ -708,7 +600,7 @@ class Engine:
             row = self._lock_top_down(tx, arn)
             if row is None or row.invocation_id != invocation_id:
                 return  # a late report from an invocation already timed out or stopped
-            batch = _Batch(tx, row, now_ms(), self._notify)
+            batch = Batch(tx, row, now_ms(), self._notify)
             if outcome.status == "ERROR":
                 self._apply_failure(batch, outcome.error or {"ErrorType": "Runtime.Unknown", "ErrorMessage": "invocation failed"})
             else:
@@ -725,7 +617,7 @@ class Engine:
             self._settle_pause(batch)
             batch.flush()
 
-    def _record_invocation_end(self, batch: _Batch, error: dict[str, Any] | None) -> None:
+    def _record_invocation_end(self, batch: Batch, error: dict[str, Any] | None) -> None:
         row = batch.row
         details: dict[str, Any] = {
             "StartTimestamp": row.invocation_start_ms, "EndTimestamp": batch.now,
@@ -737,7 +629,7 @@ class Engine:
         batch.set(invocation_id=None, token=None, owner=None, invocation_start_ms=None, invocation_deadline_ms=None)
         self._release_children(batch)
 
-    def _release_children(self, batch: _Batch) -> None:
+    def _release_children(self, batch: Batch) -> None:
         """Let the targets of chained invokes started by the ended invocation run."""
         for op in batch.tx.open_operations(batch.row.arn):
             child_arn = op.get("_child")
@@ -748,7 +640,7 @@ class Engine:
                 batch.tx.update_execution(child_arn, {"ready_ms": batch.now})
                 self._notify("ready", child_arn)
 
-    def _finish(self, batch: _Batch, status: str, *, result: str | None = None, error: dict[str, Any] | None = None) -> None:
+    def _finish(self, batch: Batch, status: str, *, result: str | None = None, error: dict[str, Any] | None = None) -> None:
         row = batch.row
         execution_id = row.arn.rsplit("/", 1)[-1]
         batch.load([execution_id])
@@ -786,7 +678,7 @@ class Engine:
         row = tx.get_execution(timer.arn)
         if row is None or row.status not in OPEN:
             return
-        batch = _Batch(tx, row, now, self._notify)
+        batch = Batch(tx, row, now, self._notify)
         if timer.kind == "execution_timeout":
             if row.invocation_id is not None:
                 self._record_invocation_end(batch, {"ErrorType": "Execution.Timeout", "ErrorMessage": "Execution timed out"})
@@ -815,7 +707,7 @@ class Engine:
     def _expire_invocation(self, tx: Transaction, row: ExecutionRow, now: int) -> None:
         """The invocation ran past its function's timeout, or its runtime stopped renewing
         its lease (the process or its machine died): recorded as failed, as on AWS."""
-        batch = _Batch(tx, row, now, self._notify)
+        batch = Batch(tx, row, now, self._notify)
         if row.invocation_deadline_ms is not None and row.invocation_deadline_ms <= now:
             spec = self.versions.spec(tx, row.function_name, row.version)
             timeout = spec.timeout_s if spec else 0
@@ -838,7 +730,7 @@ class Engine:
             for row in tx.expired_leases(2**62, limit):
                 if row.owner is None or not is_dead(row.owner):
                     continue
-                batch = _Batch(tx, row, now_ms(), self._notify)
+                batch = Batch(tx, row, now_ms(), self._notify)
                 self._apply_failure(batch, {
                     "ErrorType": "Runtime.ExitError",
                     "ErrorMessage": f"RequestId: {row.invocation_id} Error: the process running it ({row.owner}) exited",
@@ -852,7 +744,7 @@ class Engine:
         """The platform saw an invocation die (process exit, unhandled error)."""
         self.complete_invocation(arn, invocation_id, Outcome("ERROR", error=error))
 
-    def _apply_failure(self, batch: _Batch, error: dict[str, Any]) -> None:
+    def _apply_failure(self, batch: Batch, error: dict[str, Any]) -> None:
         row = batch.row
         closing = json.loads(row.closing) if row.closing else None
         self._record_invocation_end(batch, error)

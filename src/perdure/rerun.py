@@ -15,7 +15,8 @@ from typing import Any
 
 from perdure import engine as engine_module
 from perdure import transitions as tr
-from perdure.engine import MAX_INPUT_BYTES, Engine, _Batch
+from perdure.batch import Batch
+from perdure.engine import MAX_INPUT_BYTES, Engine
 from perdure.errors import InvalidParameterValue, ResourceConflict, ResourceNotFound
 from perdure.store.base import ExecutionRow
 
@@ -108,7 +109,7 @@ def rerun_execution(
         if row is None:
             raise ResourceConflict(f"Durable execution {name} of {source.function_name} already exists")
         row = tx.get_execution(row.arn) or row
-        batch = _Batch(tx, row, now, engine._notify)
+        batch = Batch(tx, row, now, engine._notify)
         for op in reused:
             batch.put(dict(op))
         for event in events:

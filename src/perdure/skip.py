@@ -13,7 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from perdure import engine as engine_module
-from perdure.engine import OPEN, Engine
+from perdure.batch import OPEN
+from perdure.engine import Engine
 from perdure.errors import ResourceNotFound
 from perdure.store.base import Timer
 

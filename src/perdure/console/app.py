@@ -27,6 +27,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from perdure import inspection
+from perdure.batch import OPEN
 from perdure.console import formatting, gantt, login, timeline
 from perdure.console.plugins import ConsolePlugin, load_plugins
 from perdure.console.security import (
@@ -39,7 +40,7 @@ from perdure.console.security import (
     csrf_token,
     set_csrf_cookie,
 )
-from perdure.engine import OPEN, Engine, now_ms
+from perdure.engine import Engine, now_ms
 from perdure.errors import InvalidParameterValue, RequestTooLarge, ResourceNotFound, ServiceError
 from perdure.store.base import ExecutionRow, TransientStoreError
 
