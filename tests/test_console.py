@@ -13,7 +13,7 @@ from html import unescape
 from typing import Any
 from urllib.parse import quote, unquote, urlencode, urlsplit
 
-from tests.support import Server, wait_for_event, wait_for_status
+from tests.support import Serve, Server, wait_for_event, wait_for_status
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -56,7 +56,7 @@ def csrf_of(headers: dict[str, str], body: str) -> str:
     return cookie.group(1)
 
 
-def execution_page(server: Server, arn: str) -> tuple[int, str, dict[str, str]]:
+def execution_page(server: Serve, arn: str) -> tuple[int, str, dict[str, str]]:
     return get(f"{server.url}/console/execution?arn={quote(arn, safe='')}")
 
 
@@ -224,3 +224,21 @@ def test_rerun_from_an_operation(server: Server) -> None:
     status, body, _ = execution_page(server, new_arn)
     # Started + Succeeded of s0 and s1, each shown as a summary and in full.
     assert status == 200 and unescape(body).count('"ReusedFrom"') == 2 * 4
+
+
+def test_advance_fires_a_pending_wait_in_development(server: Server) -> None:
+    client = server.client()
+    arn = client.invoke(FunctionName="Waiter", InvocationType="Event", Payload=b'{"seconds": 3600}', DurableExecutionName="long-wait")["DurableExecutionArn"]
+    wait_for_event(client, arn, "WaitStarted")
+    wait_for_event(client, arn, "InvocationCompleted")  # suspended in its hour-long wait
+    status, body, headers = execution_page(server, arn)
+    assert 'value="advance"' in body
+    token = csrf_of(headers, body)
+    status, _, location = post(server, "/console/execution/action", {"csrf": token, "arn": arn, "action": "advance"}, token)
+    assert status == 303 and "advanced+1+timer" in location, location
+    assert wait_for_status(client, arn, timeout=30)["Status"] == "SUCCEEDED"
+    types = [e["EventType"] for e in client.get_durable_execution_history(DurableExecutionArn=arn)["Events"]]
+    assert "TimerAdvanced" in types and types.index("TimerAdvanced") < types.index("WaitSucceeded")
+    # Nothing is pending any more: advancing again is a client mistake, shown as such.
+    status, body, _ = post(server, "/console/execution/action", {"csrf": token, "arn": arn, "action": "advance"}, token)
+    assert 400 <= status < 500 and "Traceback" not in body

@@ -29,6 +29,7 @@ from starlette.staticfiles import StaticFiles
 from perdure import inspection
 from perdure.batch import OPEN
 from perdure.console import formatting, gantt, login, timeline
+from perdure.console.logs_panel import LogsPanel
 from perdure.console.plugins import ConsolePlugin, load_plugins
 from perdure.console.security import (
     CSRF_FIELD,
@@ -50,7 +51,7 @@ PREFIX = "/console"
 STATUSES = ("RUNNING", "PAUSING", "PAUSED", "SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED")
 PAGE_SIZES = (25, 50, 100, 200)
 HISTORY_PAGE = 200
-ACTIONS = ("stop", "pause", "resume", "delete")
+ACTIONS = ("stop", "pause", "resume", "delete", "advance")
 MAX_FORM_BYTES = 2 * 1024 * 1024
 
 
@@ -101,7 +102,8 @@ class Console:
         self.engine = engine
         self.authenticate = authenticate
         self.title = title
-        self.plugins = list(load_plugins() if plugins is None else plugins)
+        # The logs panel is built in; other packages add theirs (podscribe's review page).
+        self.plugins = [LogsPanel(), *(load_plugins() if plugins is None else plugins)]
         loaders: list[Any] = [PackageLoader("perdure.console", "templates")]
         loaders.extend(FileSystemLoader(str(p.template_dir)) for p in self.plugins if p.template_dir)
         self.env = Environment(loader=ChoiceLoader(loaders), autoescape=select_autoescape(["html"]))
@@ -367,6 +369,11 @@ class Console:
             await self.run(self.engine.pause_execution, arn, reason, True)
         elif action == "resume":
             await self.run(self.engine.resume_execution, arn, reason)
+        elif action == "advance":  # development: fire a pending wait or retry now
+            from perdure.advance import advance
+
+            done = await self.run(advance, self.engine, arn, None)
+            return RedirectResponse(self.execution_url(arn, done=f"advanced {len(done)} timer(s) (development)"), status_code=303)
         else:
             await self.run(self.engine.delete_execution, arn)
             return RedirectResponse(f"{PREFIX}/executions?done=deleted", status_code=303)

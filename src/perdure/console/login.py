@@ -32,6 +32,7 @@ ACTIONS = {
     "pause": "lambda:PauseDurableExecution",
     "resume": "lambda:ResumeDurableExecution",
     "delete": "lambda:DeleteDurableExecution",
+    "advance": "lambda:StopDurableExecution",  # as `perdure executions advance` needs
     "succeed": "lambda:SendDurableExecutionCallbackSuccess",
     "fail": "lambda:SendDurableExecutionCallbackFailure",
     "heartbeat": "lambda:SendDurableExecutionCallbackHeartbeat",

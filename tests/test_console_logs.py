@@ -1,0 +1,32 @@
+"""The execution page's logs panel: each line once, replayed lines behind a toggle."""
+
+from __future__ import annotations
+
+import re
+from html import unescape
+from pathlib import Path
+
+from tests.support import HANDLERS, Serve
+from tests.test_console import execution_page
+from tests.test_logs import run_chatty
+
+
+def test_logs_panel_shows_each_line_once_and_hides_replays(tmp_path: Path) -> None:
+    server = Serve(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path / "serve.log", template=HANDLERS / "logs.yaml").start()
+    try:
+        arn = run_chatty(server.url, "o-77")
+        status, body, _ = execution_page(server, arn)
+        assert status == 200
+        panel = body[body.index("#show-replay:not(:checked)"):]
+        rows = re.findall(r'<tr class="(replay)?">(.*?)</tr>', panel, re.S)
+        shown = [unescape(re.sub(r"<[^>]+>", " ", cells)) for kind, cells in rows if not kind]
+        replayed = [unescape(re.sub(r"<[^>]+>", " ", cells)) for kind, cells in rows if kind]
+        for line in ("reserving stock for o-77", "card declined once for o-77", "approved o-77"):
+            assert sum(line in row for row in shown) == 1, (line, shown)
+        assert any("reserve" in row for row in shown if "reserving stock" in row)  # the operation
+        # The top-level print runs again on every replay: once shown, the rest behind the toggle.
+        assert sum("top-level print for o-77" in row for row in shown) == 1
+        assert sum("top-level print for o-77" in row for row in replayed) >= 1
+        assert 'id="show-replay"' in panel and "#show-replay:not(:checked)" in panel
+    finally:
+        server.stop()
