@@ -30,3 +30,22 @@ def test_logs_panel_shows_each_line_once_and_hides_replays(tmp_path: Path) -> No
         assert 'id="show-replay"' in panel and "#show-replay:not(:checked)" in panel
     finally:
         server.stop()
+
+
+def test_export_carries_the_log_lines(tmp_path: Path) -> None:
+    import json
+    import urllib.parse
+    import urllib.request
+
+    server = Serve(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path / "serve.log", template=HANDLERS / "logs.yaml").start()
+    try:
+        arn = run_chatty(server.url, "o-78")
+        url = f"{server.url}/perdure/v1/executions/{urllib.parse.quote(arn, safe='')}/export"
+        with urllib.request.urlopen(url, timeout=10) as r:
+            document = json.loads(r.read())
+        messages = [(record.get("message"), record.get("replay", False)) for record in document["Logs"]]
+        assert ("reserving stock for o-78", False) in messages
+        assert ("top-level print for o-78", True) in messages  # written again on a replay
+        assert all(record["durableExecutionArn"] == arn for record in document["Logs"])
+    finally:
+        server.stop()

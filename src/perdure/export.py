@@ -16,6 +16,7 @@ from perdure import engine as engine_module
 from perdure import transitions as tr
 from perdure.engine import Engine
 from perdure.errors import InvalidParameterValue, ResourceNotFound
+from perdure.logs.reader import execution_rows
 from perdure.store.base import ExecutionRow
 
 FORMAT = "perdure.execution"
@@ -68,6 +69,7 @@ def export_execution(engine: Engine, arn: str) -> dict[str, Any]:
             if len(batch) < PAGE:
                 break
             after = int(batch[-1]["EventId"])
+    logs = [dict(r.body, replay=r.replay) if r.replay else r.body for r in execution_rows(engine.store, arn)]
     return {
         "Format": FORMAT,
         "Version": VERSION,
@@ -75,6 +77,7 @@ def export_execution(engine: Engine, arn: str) -> dict[str, Any]:
         "Execution": execution_document(row),
         "Operations": operations,
         "History": events,
+        "Logs": logs,
     }
 
 
