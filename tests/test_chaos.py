@@ -25,12 +25,13 @@ def test_chaos(pg_url: str, tmp_path: Path) -> None:
     workers: list[Process] = [
         worker(pg_url, tmp_path, f"w{n}", "--concurrency", "1", "--lease-seconds", LEASE).start() for n in range(3)
     ]
-    # Two workers die at random moments while executions run (the run takes over 10 s
-    # on two cores), and come back 1-2 s later.
+    # Two workers die at random moments while executions run (their first steps, their
+    # waits, or the steps after them), and come back 0.5-1.5 s later. Every execution waits 8 s between its first step and its callback, so the
+    # run outlasts the last restart however fast the fleet is.
     plan: list[tuple[float, str, Process]] = []
     for victim in rng.sample(workers, 2):
-        at = rng.uniform(1.0, 6.0)
-        plan += [(at, "kill", victim), (at + rng.uniform(1.0, 2.0), "start", victim)]
+        at = rng.uniform(0.5, 8.0)
+        plan += [(at, "kill", victim), (at + rng.uniform(0.5, 1.5), "start", victim)]
     plan.sort(key=lambda step: step[0])
     done: list[str] = []
 
@@ -40,7 +41,7 @@ def test_chaos(pg_url: str, tmp_path: Path) -> None:
             process.kill() if action == "kill" else process.start()
             done.append(f"{action} {process.log_path.stem} at {at:.1f} s")
 
-    load = Workload(server, tmp_path, EXECUTIONS)
+    load = Workload(server, tmp_path, EXECUTIONS, wait_s=8)
     try:
         load.start()
         took = load.run_until_done(timeout_s=170, during=during)

@@ -51,14 +51,14 @@ def only_execution(db_url: str) -> str:
 
 
 def debug_copy(tmp_path: Path, edits: list[tuple[str, str]]) -> Path:
-    """The pipeline module copied with ``breakpoint()`` lines added, behind a template
+    """The pipeline module copied with ``breakpoint()`` calls edited in, behind a template
     naming the same function: what a user does to debug their handler."""
     folder = tmp_path / "debug-handler"
     folder.mkdir()
     text = PIPELINE.read_text()
-    for anchor, added in edits:
+    for anchor, replacement in edits:
         assert text.count(anchor) == 1, anchor
-        text = text.replace(anchor, added + anchor)
+        text = text.replace(anchor, replacement)
     (folder / "pipeline_debug.py").write_text(text)
     (folder / "template.yaml").write_text(
         "Resources:\n"
@@ -88,8 +88,8 @@ def test_podscribe_run_replays_under_pdb_and_reruns_from_naming(tmp_path: Path) 
 
     # 1. Replay under pdb, with the store out of reach.
     template = debug_copy(tmp_path, [
-        ('        key = named["key"]\n', '        breakpoint()\n'),
-        ("    return round(time.time(), 3)\n", "    breakpoint()\n"),
+        ('        key = named["key"]\n', '        breakpoint()\n        key = named["key"]\n'),
+        ('lambda _ctx: now_s(), name="start"', 'lambda _ctx: (breakpoint(), now_s())[1], name="start"'),
     ])
     artifacts = state / "artifacts"
     hidden = tmp_path / "artifacts-hidden"
