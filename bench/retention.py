@@ -24,7 +24,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from perdure.engine import function_arn  # noqa: E402
+from perdure.arns import function_arn  # noqa: E402
 from perdure.functions import FunctionSpec  # noqa: E402
 from perdure.runtime import Runtime  # noqa: E402
 from perdure.store import open_store  # noqa: E402

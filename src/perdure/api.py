@@ -21,9 +21,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from perdure.api_perdure import routes as perdure_routes
-from perdure.arns import parse_qualified_name
+from perdure.arns import function_arn, parse_qualified_name
 from perdure.debug_api import debug_routes
-from perdure.engine import ACCOUNT, MAX_INPUT_BYTES, REGION, Engine, function_arn
+from perdure.engine import ACCOUNT, MAX_INPUT_BYTES, REGION, Engine
 from perdure.errors import (
     InvalidParameterValue,
     RequestTooLarge,
@@ -231,7 +231,7 @@ class LambdaApi:
         self.runtime = runtime
         self.engine: Engine = runtime.engine
         self.waiters = SyncWaiters(max_waiting_invokes)
-        runtime.add_close_listener(self.waiters.closed)
+        runtime.add_observer(self.waiters.observe)
         self.dedup = InvocationDedup()
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = [
             ("POST", re.compile(r"^/2015-03-31/functions/(?P<id>[^/]+)/invocations$"), self.invoke),

@@ -47,18 +47,7 @@ def parse_function_name(name_or_arn: str) -> str:
     (``...:function:Name:$LATEST/durable-execution/...``). Raises ``ValueError`` for
     anything else.
     """
-    text = name_or_arn.strip()
-    if "/durable-execution/" in text:
-        text = text.split("/", 1)[0]
-    for pattern in (_FULL_ARN_RE, _PARTIAL_ARN_RE, _PLAIN_NAME_RE):
-        match = pattern.match(text)
-        if match:
-            return match.group("name")
-    raise ValueError(
-        f"{name_or_arn!r} is not a function name or ARN "
-        "(expected Name, ACCOUNT:function:Name or arn:aws:lambda:REGION:ACCOUNT:function:Name)"
-    )
-
+    return parse_qualified_name(name_or_arn)[0]
 
 
 def parse_qualified_name(name_or_arn: str) -> tuple[str, str | None]:
@@ -70,8 +59,10 @@ def parse_qualified_name(name_or_arn: str) -> tuple[str, str | None]:
         match = pattern.match(text)
         if match:
             return match.group("name"), match.group("qualifier")
-    parse_function_name(name_or_arn)  # raises with the message
-    raise AssertionError("unreachable")
+    raise ValueError(
+        f"{name_or_arn!r} is not a function name or ARN "
+        "(expected Name, ACCOUNT:function:Name or arn:aws:lambda:REGION:ACCOUNT:function:Name)"
+    )
 
 
 def qualified_arn(name: str, qualifier: str | None) -> str:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from perdure import transitions as tr
+from perdure.arns import DEFAULT_ACCOUNT, DEFAULT_REGION, function_arn
 from perdure.batch import OPEN, Batch, Listener, issued_to, make_token
 from perdure.errors import (
     CallbackTimeout,
@@ -33,8 +34,8 @@ from perdure.store.base import ExecutionRow, Store, Timer, Transaction
 from perdure.store.versions import ANY_VERSION
 from perdure.versions import Target, Versions
 
-REGION = "us-east-1"
-ACCOUNT = "000000000000"
+REGION = DEFAULT_REGION
+ACCOUNT = DEFAULT_ACCOUNT
 VERSION = "$LATEST"
 STATE_PAGE = 1000
 MAX_INVOCATION_FAILURES = 6
@@ -47,10 +48,6 @@ TIMER_BATCH = 200
 
 def now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def function_arn(function_name: str) -> str:
-    return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{function_name}"
 
 
 def execution_arn(function_name: str, name: str, execution_id: str, qualifier: str = VERSION) -> str:

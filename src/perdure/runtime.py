@@ -116,7 +116,6 @@ class Runtime:
         self._wake_lock = threading.Lock()
         self._waiters: dict[str, list[threading.Event]] = {}
         self._waiters_lock = threading.Lock()
-        self._close_listeners: list[Callable[[str], None]] = []
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._last_renewal = 0.0
@@ -127,7 +126,7 @@ class Runtime:
         self._observers: list[Callable[[str, str, dict[str, Any]], None]] = []
         self.engine.add_listener(self._on_engine_event)
         self.keeper = VersionKeeper(self.store, self.engine.versions.cache)
-        self.add_close_listener(lambda _arn: self.keeper.closed())  # old versions may be unused now
+        self.add_observer(lambda kind, _arn, _details: self.keeper.closed() if kind != "invocation" else None)  # old versions may be unused now
 
     # -- public API ----------------------------------------------------------------
 
@@ -209,15 +208,12 @@ class Runtime:
                 if not events:
                     self._waiters.pop(arn, None)
 
-    def add_close_listener(self, listener: Callable[[str], None]) -> None:
-        """Call ``listener(arn)`` whenever an execution closes (here or, heard through the
-        store, in another process). It runs on an internal thread and must not block."""
-        self._close_listeners.append(listener)
-
     def add_observer(self, observer: Callable[[str, str, dict[str, Any]], None]) -> None:
-        """Call ``observer(kind, arn, details)`` when an execution closes ("closed") and
-        when a worker process reports an invocation's end ("invocation": function,
-        outcome, duration_s, checkpoints, log_dropped). Metrics use it."""
+        """Call ``observer(kind, arn, details)`` on an internal thread (it must not block):
+        "closed" when this process closed an execution, "closed elsewhere" when another
+        process did (heard through the store), and "invocation" when a worker process
+        reports an invocation's end (function, outcome, duration_s, checkpoints,
+        log_dropped). Metrics, traces and waiting invokes use it."""
         self._observers.append(observer)
 
     def slots(self) -> tuple[int, int]:
@@ -275,8 +271,7 @@ class Runtime:
 
     def _announce(self, kind: str, arn: str) -> None:
         if kind == "closed":
-            self._release_waiters(arn)
-            self._observe(kind, arn, {})
+            self._closed(arn, "closed")
         self.store.notify(kind, arn)
 
     def _on_notification(self, kind: str, arn: str) -> None:
@@ -286,7 +281,7 @@ class Runtime:
             self._listening = kind == "listening"
             self.poke()  # re-check the database: something may have been missed
         elif kind == "closed":
-            self._release_waiters(arn)
+            self._closed(arn, "closed elsewhere")
         elif kind == "ready" and self._hosts(arn) and self._free_slots() > 0:
             self.poke()
 
@@ -294,15 +289,11 @@ class Runtime:
         function = arn.split(":function:", 1)[-1].split(":", 1)[0]
         return self.hosted is None or function in self.hosted
 
-    def _release_waiters(self, arn: str) -> None:
+    def _closed(self, arn: str, kind: str) -> None:
         with self._waiters_lock:
             for event in self._waiters.get(arn, []):
                 event.set()
-        for listener in self._close_listeners:
-            try:
-                listener(arn)
-            except Exception:
-                log.exception("a close listener failed")
+        self._observe(kind, arn, {})
 
     def _spawn(self) -> _Process:
         parent, child = self._ctx.Pipe()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from perdure.errors import TooManyRequests
 from perdure.store.base import ExecutionRow
@@ -32,8 +33,11 @@ class SyncWaiters:
         self._futures: dict[str, set[asyncio.Future[None]]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def closed(self, arn: str) -> None:
-        """An execution closed (called on a runtime thread)."""
+    def observe(self, kind: str, arn: str, _details: dict[str, Any]) -> None:
+        """The runtime's observer: an execution closed, here or elsewhere (called on a
+        runtime thread)."""
+        if kind == "invocation":
+            return
         loop = self._loop
         if loop is not None and arn in self._futures:
             with contextlib.suppress(RuntimeError):  # the loop has already stopped

@@ -28,8 +28,9 @@ from aws_durable_execution_sdk_python.execution import (
 )
 
 from perdure import stacktraces
+from perdure.arns import function_arn
 from perdure.client import EngineServiceClient
-from perdure.engine import Engine, Invocation, Outcome, function_arn
+from perdure.engine import Engine, Invocation, Outcome
 from perdure.functions import FunctionSpec
 from perdure.logs import capture
 from perdure.logs.sink import LogSink, spool_path

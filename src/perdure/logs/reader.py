@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from perdure.engine import function_arn
+from perdure.arns import function_arn
 from perdure.functions import FunctionSpec
 from perdure.logs.filters import Pattern
 from perdure.store.base import Store

@@ -129,15 +129,7 @@ class SqlTransaction(VersionQueries, LogsTransactionMixin, StatsTransactionMixin
     ) -> list[ExecutionRow]:
         query = sql.LIST_EXECUTIONS
         params: list[Any] = [function_name]
-        if statuses:
-            query += f" AND status IN ({self._marks(statuses)})"
-            params.extend(statuses)
-        if started_after_ms is not None:
-            query += " AND start_ms >= ?"
-            params.append(started_after_ms)
-        if started_before_ms is not None:
-            query += " AND start_ms < ?"
-            params.append(started_before_ms)
+        query += self._status_and_time(params, statuses, started_after_ms, started_before_ms)
         if name is not None:
             query += " AND name = ?"
             params.append(name)
@@ -149,6 +141,23 @@ class SqlTransaction(VersionQueries, LogsTransactionMixin, StatsTransactionMixin
         query += f" ORDER BY start_ms {order}, arn {order} LIMIT ?"
         params.append(limit)
         return [ExecutionRow.from_row(r) for r in self._exec(query, params).fetchall()]
+
+    def _status_and_time(
+        self, params: list[Any], statuses: Sequence[str], after_ms: int | None, before_ms: int | None
+    ) -> str:
+        """The ``AND ...`` filters on status and start time listings share (appends their
+        parameters to ``params``)."""
+        where = ""
+        if statuses:
+            where += f" AND status IN ({self._marks(statuses)})"
+            params.extend(statuses)
+        if after_ms is not None:
+            where += " AND start_ms >= ?"
+            params.append(after_ms)
+        if before_ms is not None:
+            where += " AND start_ms < ?"
+            params.append(before_ms)
+        return where
 
     def search_executions(
         self,
@@ -167,15 +176,7 @@ class SqlTransaction(VersionQueries, LogsTransactionMixin, StatsTransactionMixin
                 return []
             query += f" AND function_name IN ({self._marks(functions)})"
             params.extend(functions)
-        if statuses:
-            query += f" AND status IN ({self._marks(statuses)})"
-            params.extend(statuses)
-        if started_after_ms is not None:
-            query += " AND start_ms >= ?"
-            params.append(started_after_ms)
-        if started_before_ms is not None:
-            query += " AND start_ms < ?"
-            params.append(started_before_ms)
+        query += self._status_and_time(params, statuses, started_after_ms, started_before_ms)
         if text:
             pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             query += " AND (name LIKE ? ESCAPE '\\' OR arn LIKE ? ESCAPE '\\')"

@@ -34,8 +34,7 @@ def notes_plan_stage(p: PipelineInput, transcript_key: str) -> dict[str, Any]:
 
 def notes_window_stage(p: PipelineInput, transcript_key: str, first: int, stop: int) -> dict[str, Any]:
     """One window through the LLM: ``{summary, chapters, keywords}`` or ``{error}``."""
-    from podscribe.llm import LLMError, provider_from_config
-    from podscribe.notes import parse_json_object, strings, window_messages
+    from podscribe.notes import strings, window_messages
 
     t0 = time.monotonic()
     store = store_for(p.artifacts)
@@ -46,6 +45,29 @@ def notes_window_stage(p: PipelineInput, transcript_key: str, first: int, stop: 
     key = f"cache/notes/{digest}.json"
     if p.use_cache and store.exists(key):
         return dict(store.get_json(key), seconds=round(time.monotonic() - t0, 3), cached=True)
+    data, error = _ask_json(p, messages, "chapters", f"notes window {first}-{stop - 1}")
+    if data is None:
+        return {"first": first, "stop": stop, "error": error, "seconds": round(time.monotonic() - t0, 3)}
+    chapters = data.get("chapters")
+    result = {
+        "first": first,
+        "stop": stop,
+        "summary": " ".join(str(data.get("summary") or "").split())[:2000],
+        "chapters": [c for c in chapters if isinstance(c, Mapping)] if isinstance(chapters, list) else [],
+        "keywords": strings(data.get("keywords"), 15, 60),
+    }
+    store.put_json(key, result)
+    return dict(result, seconds=round(time.monotonic() - t0, 3))
+
+
+def _ask_json(p: PipelineInput, messages: Any, required: str, what: str) -> tuple[dict[str, Any] | None, str]:
+    """Ask the configured LLM for a JSON object with member ``required``, up to
+    ``notes.attempts`` times: (the object, "") or (None, why not). A retryable LLM error
+    is raised: the step's retry policy tries again later."""
+    from podscribe.llm import LLMError, provider_from_config
+    from podscribe.notes import parse_json_object
+
+    rcfg = p.config.refine
     provider = provider_from_config(rcfg)
     assert provider is not None
     error = "no answer"
@@ -54,26 +76,14 @@ def notes_window_stage(p: PipelineInput, transcript_key: str, first: int, stop: 
             reply = provider.complete(messages, temperature=rcfg.temperature, timeout=rcfg.timeout)
         except LLMError as exc:
             if exc.retryable:
-                raise  # the step's retry policy tries again later
-            error = f"LLM call failed: {exc}"
-            break
+                raise
+            return None, f"LLM call failed: {exc}"
         try:
-            data = parse_json_object(reply, "chapters")
+            return parse_json_object(reply, required), ""
         except ValueError as exc:
             error = f"unparsable answer: {exc}"
-            log.warning("notes window %d-%d, attempt %d: %s", first, stop - 1, attempt + 1, error)
-            continue
-        chapters = data.get("chapters")
-        result = {
-            "first": first,
-            "stop": stop,
-            "summary": " ".join(str(data.get("summary") or "").split())[:2000],
-            "chapters": [c for c in chapters if isinstance(c, Mapping)] if isinstance(chapters, list) else [],
-            "keywords": strings(data.get("keywords"), 15, 60),
-        }
-        store.put_json(key, result)
-        return dict(result, seconds=round(time.monotonic() - t0, 3))
-    return {"first": first, "stop": stop, "error": error, "seconds": round(time.monotonic() - t0, 3)}
+            log.warning("%s, attempt %d: %s", what, attempt + 1, error)
+    return None, error
 
 
 def _window_chapters(
@@ -146,37 +156,23 @@ def notes_finish_stage(
 
 
 def _reduce(p: PipelineInput, summaries: Sequence[str], chapters: Sequence[Any]) -> dict[str, Any]:
-    from podscribe.llm import LLMError, provider_from_config
-    from podscribe.notes import parse_json_object, reduce_messages, strings
+    from podscribe.notes import reduce_messages, strings
 
     rcfg = p.config.refine
     messages = reduce_messages(summaries, chapters, context=rcfg.context)
     store = store_for(p.artifacts)
 
     def compute() -> dict[str, Any]:
-        provider = provider_from_config(rcfg)
-        assert provider is not None
-        error = "no answer"
-        for _attempt in range(p.config.notes.attempts):
-            try:
-                reply = provider.complete(messages, temperature=rcfg.temperature, timeout=rcfg.timeout)
-            except LLMError as exc:
-                if exc.retryable:
-                    raise
-                return {"error": f"LLM call failed: {exc}"}
-            try:
-                data = parse_json_object(reply, "summary")
-            except ValueError as exc:
-                error = f"unparsable answer: {exc}"
-                continue
-            post = " ".join(str(data.get("social_post") or "").split())
-            return {
-                "summary": " ".join(str(data.get("summary") or "").split())[:3000],
-                "titles": strings(data.get("titles"), 5, 120),
-                "keywords": strings(data.get("keywords"), 10, 60),
-                "social_post": post[:280],
-            }
-        return {"error": error}
+        data, error = _ask_json(p, messages, "summary", "notes summary")
+        if data is None:
+            return {"error": error}
+        post = " ".join(str(data.get("social_post") or "").split())
+        return {
+            "summary": " ".join(str(data.get("summary") or "").split())[:3000],
+            "titles": strings(data.get("titles"), 5, 120),
+            "keywords": strings(data.get("keywords"), 10, 60),
+            "social_post": post[:280],
+        }
 
     key = f"cache/notes/{digest_of('notes-reduce', messages, rcfg.model, rcfg.temperature)}.json"
     if p.use_cache and store.exists(key):
