@@ -17,8 +17,11 @@ espeak-ng voices: a voiceprint against the centroid of the same voice in another
 recording scored 0.956-0.982; against a different voice 0.868-0.915 (synthetic voices
 are unusually alike to this encoder; human voices of different speakers usually score
 lower). One-to-one assignment resolves speakers when all of them are enrolled; when a
-speaker may be absent from the library, raise the threshold (0.93 separates the
-synthetic voices) to avoid naming a stranger after the closest enrolled voice.
+speaker may be absent from the library, raise the threshold (0.93 separated the
+synthetic voices of those tests) to avoid naming a stranger after the closest enrolled
+voice. On real speech (``bench/voice_similarity.py --real``, six people) the same
+speaker scored 0.885-0.936 and different speakers at most 0.833; see "Voice threshold"
+in podscribe/README.md.
 """
 
 from __future__ import annotations
