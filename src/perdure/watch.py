@@ -63,7 +63,7 @@ class Watcher:
         ignore = watchfiles.DefaultFilter(ignore_paths=[str(self._runtime.engine.versions.cache)])
 
         def keep(change: watchfiles.Change, path: str) -> bool:
-            return ignore(change, path) and not path.endswith((".db", "-wal", "-shm", "-journal"))
+            return ignore(change, path) and not path.endswith((".db", "-wal", "-shm", "-journal", ".wlock"))
 
         while not self._stop.is_set():
             paths = watched_paths(self.template, self._runtime.engine.functions)

@@ -194,3 +194,37 @@ def test_concurrent_retention_sweeps_delete_each_expired_execution_once(db_url: 
     assert all(first.get_execution(arn).status == "SUCCEEDED" for arn in kept)
     for engine in engines:
         engine.store.close()
+
+
+def test_a_read_transaction_sees_commits_and_refuses_writes(db_url: str) -> None:
+    engine = _engines(db_url, 1)[0]
+    row, _ = engine.start_execution("Fn", None)
+    with engine.store.read() as tx:
+        found = tx.get_execution(row.arn, lock=False)
+        assert found is not None and found.status == "RUNNING"
+    with pytest.raises(Exception, match=r"(?i)read.?only"), engine.store.read() as tx:
+        tx.update_execution(row.arn, {"status": "FAILED"})
+    assert engine.get_execution(row.arn).status == "RUNNING"  # nothing was written
+    engine.store.close()
+
+
+def test_the_scheduler_takes_no_write_transaction_when_nothing_is_due(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = _engines(db_url, 1)[0]
+    row, _ = engine.start_execution("Fn", None)
+    [inv] = engine.claim(None, 1, "w")
+    wait = {"Id": "w1", "Type": "WAIT", "Action": "START", "WaitOptions": {"WaitSeconds": 1}}
+    engine.checkpoint(row.arn, inv.token, [wait], None)
+    writes = [0]
+    original = engine.store.transaction
+
+    def counting() -> Any:
+        writes[0] += 1
+        return original()
+
+    monkeypatch.setattr(engine.store, "transaction", counting)
+    assert engine.fire_due() == 0  # the wait is not due for a second
+    assert writes[0] == 0
+    time.sleep(1.1)
+    assert engine.fire_due() == 1  # now it is, and it fires
+    assert writes[0] == 1
+    engine.store.close()

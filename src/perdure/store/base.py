@@ -210,6 +210,10 @@ class Transaction(VersionTransaction, Protocol):
         """Timers due at ``now_ms``, earliest first. Their executions are locked, and
         executions another transaction holds are skipped: each timer fires once."""
 
+    def anything_due(self, now_ms: int) -> bool:
+        """Whether some timer is due or some invocation overdue at ``now_ms`` (a read,
+        without locks, that spares the scheduler a write transaction when nothing is)."""
+
     def next_wakeup_ms(self, functions: Sequence[str] | None) -> int | None:
         """The earliest time anything is due: a timer, an invocation's deadline or lease,
         or an execution of ``functions`` (all when None) ready to invoke."""
@@ -280,6 +284,12 @@ class Store(Protocol):
         """A transaction, committed on success and rolled back on an exception. Raises
         ``TransientStoreError`` when the database was lost or the transaction lost a
         deadlock: the caller may try again later."""
+
+    def read(self) -> AbstractContextManager[Transaction]:
+        """A transaction that only reads (a consistent snapshot). It does not wait for,
+        or hold up, writers: on SQLite it takes no write lock, which most of the API's
+        and the scheduler's transactions would otherwise queue for. Writing in it is
+        an error."""
 
     def notify(self, kind: str, arn: str) -> None:
         """Tell other processes that an execution became ``ready`` or ``closed``

@@ -251,6 +251,9 @@ class SqlTransaction(VersionQueries, LogsTransactionMixin, StatsTransactionMixin
         query = sql.DUE_TIMERS.format(marks=self._marks(arns))
         return [Timer(*r) for r in self._exec(query, (now_ms, *arns)).fetchall()]
 
+    def anything_due(self, now_ms: int) -> bool:
+        return bool(self._one(sql.ANYTHING_DUE, (now_ms, now_ms, now_ms))[0])
+
     def next_wakeup_ms(self, functions: Sequence[str] | None) -> int | None:
         params: list[Any] = []
         only = ""

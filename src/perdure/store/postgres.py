@@ -107,7 +107,20 @@ class PostgresStore:
         finally:
             self._pool.putconn(conn)
 
-    def _begin(self) -> psycopg.Connection[Any]:
+    @contextmanager
+    def read(self) -> Iterator[Transaction]:
+        conn = self._begin("BEGIN READ ONLY")
+        try:
+            try:
+                yield SqlTransaction(conn.cursor(), DIALECT)
+            finally:
+                _rollback(conn)  # nothing to commit
+        except _TRANSIENT as exc:
+            raise TransientStoreError(f"{self._where}: {_first_line(exc)}") from exc
+        finally:
+            self._pool.putconn(conn)
+
+    def _begin(self, begin: str = "BEGIN") -> psycopg.Connection[Any]:
         """A pooled connection inside BEGIN. A connection that fails here has done nothing,
         so after the first failure the pool's idle connections are checked (after a
         restart of the server they are all dead) and BEGIN is tried once more."""
@@ -117,7 +130,7 @@ class PostgresStore:
             except PoolTimeout as exc:
                 raise StoreUnavailable(f"no connection to {self._where} within {POOL_WAIT_S:.0f} s") from exc
             try:
-                conn.execute("BEGIN")
+                conn.execute(begin)
                 return conn
             except psycopg.OperationalError as exc:
                 self._pool.putconn(conn)  # broken: the pool drops it

@@ -112,6 +112,13 @@ NEXT_WAKEUP = (
     ") AS wakeups"
 )
 
+# Whether fire_due has anything to do, read without a lock (each EXISTS walks an index).
+ANYTHING_DUE = (
+    "SELECT EXISTS (SELECT 1 FROM timers WHERE due_ms <= ?) "
+    "OR EXISTS (SELECT 1 FROM executions WHERE invocation_id IS NOT NULL AND invocation_deadline_ms <= ?) "
+    "OR EXISTS (SELECT 1 FROM executions WHERE invocation_id IS NOT NULL AND lease_expires_ms <= ?)"
+)
+
 PUT_CALLBACK = "INSERT INTO callbacks (callback_id, arn, op_id) VALUES (?, ?, ?)"
 GET_CALLBACK = "SELECT arn, op_id FROM callbacks WHERE callback_id = ?"
 
