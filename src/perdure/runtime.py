@@ -54,6 +54,11 @@ BUSY_RETRY_S = 0.05  # work is due but another process holds it: look again shor
 # waiting (the SDK idles about 100 ms after the handler returns), so a process needs many
 # to keep a core busy; measured with bench/peers.py (docs/architecture.md, "Where the time goes").
 THREADS = 32
+# Worker processes. Each runs Python under its own GIL and the API server is one more
+# process, so one per core plus one keeps both cores of a 2-core machine busy: 3 ran
+# bench/peers.py's throughput workload about 12% faster than 2 there, 4 no faster than 3
+# (interleaved runs, docs/architecture.md). Capped: each process imports the handlers.
+PROCESSES = max(2, min(8, (os.cpu_count() or 1) + 1))
 EARLY_EXIT_S = 5.0  # a worker process that dies this young, idle, is replaced after a pause
 # Exit status of a worker process whose start re-ran a script that starts a Runtime.
 IMPORTED_MAIN_EXIT = 78
@@ -90,7 +95,7 @@ class Runtime:
         db_url: str,
         functions: dict[str, FunctionSpec],
         *,
-        processes: int = 2,
+        processes: int = PROCESSES,
         threads: int = THREADS,
         hosted: Sequence[str] | None = None,
         lease_s: float = LEASE_S,

@@ -19,7 +19,7 @@ from perdure.functions import FunctionSpec
 from perdure.gateway import Gateway
 from perdure.guard import RequestGuard
 from perdure.metrics import RuntimeMetrics
-from perdure.runtime import LEASE_S, THREADS, Runtime
+from perdure.runtime import LEASE_S, PROCESSES, THREADS, Runtime
 from perdure.store import redact
 from perdure.tracing import install as install_tracing
 from perdure.versions import publish_all
@@ -35,7 +35,7 @@ def run_server(
     db_url: str,
     host: str = "127.0.0.1",
     port: int = 9000,
-    workers: int = 2,
+    workers: int = PROCESSES,
     threads: int = THREADS,
     lease_s: float = LEASE_S,
     max_waiting_invokes: int = DEFAULT_MAX_WAITING,

@@ -159,3 +159,126 @@ def test_writers_of_several_processes_queue_on_the_lock_file(tmp_path: Path) -> 
         counts = dict(conn.execute("SELECT arn, COUNT(*) FROM timers GROUP BY arn").fetchall())
     assert counts == {"parent": 61, "child0": 60, "child1": 60, "child2": 60}
     store.close()
+
+
+def _timers(path: Path) -> list[str]:
+    with sqlite3.connect(path) as conn:
+        return sorted(r[0] for r in conn.execute("SELECT op_id FROM timers").fetchall())
+
+
+def _group_of_writers(store: SQLiteStore, bodies: dict[str, Any]) -> dict[str, BaseException | None]:
+    """Runs each body in a write transaction of its own thread, all of them queued
+    behind a holder, so that they follow one another while the others wait."""
+    holding, release = threading.Event(), threading.Event()
+    outcome: dict[str, BaseException | None] = {}
+
+    def run(name: str, body: Any) -> None:
+        try:
+            with store.transaction() as tx:
+                body(tx)
+            outcome[name] = None
+        except BaseException as exc:
+            outcome[name] = exc
+
+    def hold(tx: Any) -> None:
+        tx.set_timer(Timer("arn", "holder", "wait", 0))
+        holding.set()
+        release.wait(10)
+
+    holder = threading.Thread(target=run, args=("holder", hold))
+    holder.start()
+    assert holding.wait(10)
+    threads = [threading.Thread(target=run, args=item) for item in bodies.items()]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 10
+    while store._waiting < len(bodies) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    release.set()
+    for thread in [holder, *threads]:
+        thread.join(10)
+    return outcome
+
+
+def _counting_groups(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    opened = [0]
+    original = sqlite_store._Group.__init__
+
+    def counting(self: Any, *args: Any) -> None:
+        opened[0] += 1
+        original(self, *args)
+
+    monkeypatch.setattr(sqlite_store._Group, "__init__", counting)
+    return opened
+
+
+def test_waiting_writers_commit_together_and_a_failing_one_alone_is_undone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = SQLiteStore(tmp_path / "db.sqlite")
+    groups = _counting_groups(monkeypatch)
+
+    def write(op: str) -> Any:
+        return lambda tx: tx.set_timer(Timer("arn", op, "wait", 0))
+
+    def write_then_fail(tx: Any) -> None:
+        tx.set_timer(Timer("arn", "b", "wait", 0))
+        raise ValueError("this one fails")
+
+    outcome = _group_of_writers(store, {"a": write("a"), "b": write_then_fail, "c": write("c")})
+    assert outcome["holder"] is None and outcome["a"] is None and outcome["c"] is None
+    assert isinstance(outcome["b"], ValueError)
+    assert _timers(tmp_path / "db.sqlite") == ["a", "c", "holder"]  # b's write undone, alone
+    assert groups[0] == 1  # one SQLite transaction for the four of them
+    store.close()
+
+
+class _FailingCommit:
+    """A connection whose next COMMIT fails (as on a full or failing disk)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self._failed = False
+
+    def execute(self, sql: str, *args: Any) -> Any:
+        if sql == "COMMIT" and not self._failed:
+            self._failed = True
+            raise sqlite3.OperationalError("disk I/O error")
+        return self._conn.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+
+def test_when_the_group_cannot_commit_every_member_gets_the_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = SQLiteStore(tmp_path / "db.sqlite")
+    original = sqlite_store._Group.__init__
+
+    def failing(self: Any, conn: sqlite3.Connection, *args: Any) -> None:
+        original(self, _FailingCommit(conn), *args)
+
+    monkeypatch.setattr(sqlite_store._Group, "__init__", failing)
+    outcome = _group_of_writers(store, {op: (lambda tx, op=op: tx.set_timer(Timer("arn", op, "wait", 0))) for op in "ab"})
+    for name in ("holder", "a", "b"):
+        assert isinstance(outcome[name], sqlite3.OperationalError), outcome
+        assert "not committed: disk I/O error" in str(outcome[name])
+    assert _timers(tmp_path / "db.sqlite") == []
+    monkeypatch.undo()
+    with store.transaction() as tx:  # the store is usable afterwards
+        tx.set_timer(Timer("arn", "after", "wait", 0))
+    assert _timers(tmp_path / "db.sqlite") == ["after"]
+    store.close()
+
+
+def test_a_group_left_for_a_writer_that_gave_up_is_still_committed(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "db.sqlite")
+    started = time.monotonic()
+    with store.transaction() as tx:
+        tx.set_timer(Timer("arn", "op", "wait", 0))
+        store._waiting += 1  # as if a writer waited, then gave up before its turn
+    store._waiting -= 1
+    assert time.monotonic() - started < 5
+    assert _timers(tmp_path / "db.sqlite") == ["op"]
+    store.close()

@@ -12,7 +12,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
 
 from perdure.store.base import SchemaError, Transaction
@@ -22,7 +22,9 @@ __all__ = ["SQLiteStore", "SchemaError"]
 
 log = logging.getLogger("perdure.store.sqlite")
 
-AUTOCHECKPOINT_PAGES = 20000  # about 80 MB of WAL
+AUTOCHECKPOINT_PAGES = 20000
+MAX_GROUP = 16  # write transactions of a process committed together, at most
+ORPHAN_CHECK_S = 0.05  # how often a member of an open group checks it was not abandoned  # about 80 MB of WAL
 MAX_IDLE_CONNECTIONS = 64
 BUSY_TIMEOUT_S = 30.0
 DIALECT = Dialect(rewrite=lambda query: query, without_rowid=" WITHOUT ROWID")
@@ -42,6 +44,9 @@ class SQLiteStore:
         self._write_lock = threading.Lock()
         self._queue_file: int | None = None
         self._queue_pid = 0
+        self._group: _Group | None = None  # the write transaction open in this process
+        self._waiting = 0  # threads waiting for the write lock
+        self._count_lock = threading.Lock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._migrate()
 
@@ -59,6 +64,17 @@ class SQLiteStore:
         if reader:  # a write by mistake in a read transaction fails loudly
             conn.execute("PRAGMA query_only=ON")
         return conn
+
+    def _take(self) -> sqlite3.Connection:
+        with self._idle_lock:
+            conn = self._idle.pop() if self._idle else None
+        return conn if conn is not None else self._open()
+
+    def _give_back(self, conn: sqlite3.Connection) -> None:
+        if conn.in_transaction:  # could not even roll back: do not reuse it
+            conn.close()
+        else:
+            self._release(conn, self._idle)
 
     @contextmanager
     def _connection(self, *, reader: bool = False) -> Iterator[sqlite3.Connection]:
@@ -107,25 +123,100 @@ class SQLiteStore:
         # (flock, which hands over the moment it is released). SQLite's own lock
         # still decides; the queue only removes the sleeping. The wait is bounded as
         # SQLite's (busy_timeout) is, with the same error.
-        if not self._write_lock.acquire(timeout=BUSY_TIMEOUT_S):
+        #
+        # Group commit: while other threads of this process wait for the lock, the
+        # holder leaves its SQLite transaction open for the next one, and the last of
+        # the group commits for all (each one's changes in a savepoint of their own,
+        # so a failing one is undone alone). Every caller still returns only once its
+        # changes are committed; the group shares one BEGIN, one COMMIT and one
+        # write of each page it changed (a worker's concurrent checkpoints touch the
+        # same pages of the events and executions tables).
+        with self._count_lock:
+            self._waiting += 1
+        try:
+            acquired = self._write_lock.acquire(timeout=BUSY_TIMEOUT_S)
+        finally:
+            with self._count_lock:
+                self._waiting -= 1
+        if not acquired:
             raise sqlite3.OperationalError(
                 f"database is locked: another transaction of this process held it for {BUSY_TIMEOUT_S:.0f} s"
             )
+        group: _Group | None = None
+        joined = False
         try:
-            with self._writers_queue(), self._connection() as conn:
+            group = self._group or self._open_group()
+            group.cur.execute("SAVEPOINT member")
+            try:
+                yield SqlTransaction(group.cur, DIALECT)
+            except BaseException:
+                try:
+                    group.cur.execute("ROLLBACK TO member")
+                    group.cur.execute("RELEASE member")
+                except sqlite3.Error:
+                    group.broken = True  # the whole group is rolled back
+                raise
+            group.cur.execute("RELEASE member")
+            group.members += 1
+            joined = True
+        finally:
+            if group is not None:
+                self._hand_on(group)
+            self._write_lock.release()
+        if joined:
+            self._await_commit(group)
+
+    def _open_group(self) -> _Group:
+        """BEGIN IMMEDIATE on a connection, inside the processes' queue (write lock held)."""
+        queue = self._writers_queue()
+        queue.__enter__()
+        try:
+            conn = self._take()
+            try:
                 cur = conn.cursor()
                 cur.execute("BEGIN IMMEDIATE")
-                try:
-                    yield SqlTransaction(cur, DIALECT)
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-                else:
-                    conn.execute("COMMIT")
-                finally:
-                    cur.close()
+            except BaseException:
+                self._give_back(conn)
+                raise
+        except BaseException:
+            queue.__exit__(None, None, None)
+            raise
+        self._group = _Group(conn, cur, queue)
+        return self._group
+
+    def _hand_on(self, group: _Group, *, end: bool = False) -> None:
+        """Leave the group's transaction open for a writer waiting for the lock, or end
+        it (write lock held)."""
+        if not end and not group.broken and self._waiting > 0 and group.members < MAX_GROUP:
+            return
+        self._group = None
+        try:
+            if group.broken:
+                raise sqlite3.OperationalError("a savepoint of the transaction could not be rolled back")
+            group.conn.execute("COMMIT")
+        except BaseException as exc:
+            group.error = exc
+            with suppress(sqlite3.Error):
+                group.conn.execute("ROLLBACK")
         finally:
-            self._write_lock.release()
+            group.cur.close()
+            self._give_back(group.conn)
+            group.queue.__exit__(None, None, None)
+            group.done.set()
+
+    def _await_commit(self, group: _Group) -> None:
+        """Return once the group committed; raise if it did not."""
+        while not group.done.wait(ORPHAN_CHECK_S):
+            # The writer it was left to may have given up waiting for the lock: then
+            # nobody else will end the group.
+            if self._write_lock.acquire(blocking=False):
+                try:
+                    if self._group is group:
+                        self._hand_on(group, end=True)
+                finally:
+                    self._write_lock.release()
+        if group.error is not None:
+            raise sqlite3.OperationalError(f"the transaction was not committed: {group.error}") from group.error
 
     @contextmanager
     def _writers_queue(self) -> Iterator[None]:
@@ -182,6 +273,20 @@ class SQLiteStore:
             idle, self._idle, self._idle_readers = self._idle + self._idle_readers, [], []
         for conn in idle:
             conn.close()
+
+
+class _Group:
+    """One SQLite write transaction shared by the writers of a process that came one
+    after another while others waited (``SQLiteStore.transaction``)."""
+
+    def __init__(self, conn: sqlite3.Connection, cur: sqlite3.Cursor, queue: AbstractContextManager[None]) -> None:
+        self.conn = conn
+        self.cur = cur
+        self.queue = queue
+        self.members = 0  # writers whose changes are in it, waiting for its commit
+        self.broken = False
+        self.error: BaseException | None = None
+        self.done = threading.Event()
 
 
 def _open_queue_file(path: Path) -> int | None:
