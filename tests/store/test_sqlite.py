@@ -282,3 +282,14 @@ def test_a_group_left_for_a_writer_that_gave_up_is_still_committed(tmp_path: Pat
     assert time.monotonic() - started < 5
     assert _timers(tmp_path / "db.sqlite") == ["op"]
     store.close()
+
+
+def test_a_failing_writer_alone_leaves_nothing(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "db.sqlite")
+    with pytest.raises(ValueError, match="nope"), store.transaction() as tx:
+        tx.set_timer(Timer("arn", "gone", "wait", 0))
+        raise ValueError("nope")
+    with store.transaction() as tx:
+        tx.set_timer(Timer("arn", "kept", "wait", 0))
+    assert _timers(tmp_path / "db.sqlite") == ["kept"]
+    store.close()

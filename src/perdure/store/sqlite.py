@@ -146,17 +146,24 @@ class SQLiteStore:
         joined = False
         try:
             group = self._group or self._open_group()
-            group.cur.execute("SAVEPOINT member")
+            # The first writer needs no savepoint: if it fails, the group ends with it.
+            savepoint = group.members > 0
+            if savepoint:
+                group.cur.execute("SAVEPOINT member")
             try:
                 yield SqlTransaction(group.cur, DIALECT)
             except BaseException:
                 try:
-                    group.cur.execute("ROLLBACK TO member")
-                    group.cur.execute("RELEASE member")
+                    if savepoint:
+                        group.cur.execute("ROLLBACK TO member")
+                        group.cur.execute("RELEASE member")
+                    else:
+                        group.broken = True  # nothing else in it: rolled back as a whole
                 except sqlite3.Error:
                     group.broken = True  # the whole group is rolled back
                 raise
-            group.cur.execute("RELEASE member")
+            if savepoint:
+                group.cur.execute("RELEASE member")
             group.members += 1
             joined = True
         finally:
@@ -192,6 +199,9 @@ class SQLiteStore:
         self._group = None
         try:
             if group.broken:
+                if group.members == 0:  # only its failed first writer: nobody to tell
+                    group.conn.execute("ROLLBACK")
+                    return
                 raise sqlite3.OperationalError("a savepoint of the transaction could not be rolled back")
             group.conn.execute("COMMIT")
         except BaseException as exc:
