@@ -1,6 +1,6 @@
 """perdure against its peers, side by side in one run: the same four workloads on
 
-* perdure embedded (``Runtime`` in the calling process, SQLite, 2 worker processes),
+* perdure embedded (``Runtime`` in the calling process, SQLite, its default worker processes),
 * ``perdure serve`` driven through a stock boto3 ``lambda`` client (SQLite; and, with
   ``--postgres``, again on PostgreSQL),
 * AWS's local runner (``aws-durable-execution-sdk-python-testing``'s
