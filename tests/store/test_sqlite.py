@@ -9,6 +9,8 @@ import multiprocessing
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,28 @@ def _count_opens(store: SQLiteStore, monkeypatch: pytest.MonkeyPatch) -> list[in
 
     monkeypatch.setattr(store, "_open", counting_open)
     return opened
+
+
+@contextmanager
+def _write_held(store: SQLiteStore, timer: Timer | None = None) -> Iterator[None]:
+    """Another thread holds a write transaction (having written ``timer``) meanwhile."""
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with store.transaction() as tx:
+            if timer is not None:
+                tx.set_timer(timer)
+            holding.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert holding.wait(10)
+        yield
+    finally:
+        release.set()
+        holder.join(10)
 
 
 def test_short_lived_threads_reuse_connections(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -78,22 +102,8 @@ def test_concurrent_writers_of_one_process_all_commit(tmp_path: Path, monkeypatc
 def test_a_writer_waits_no_longer_than_sqlite_would(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sqlite_store, "BUSY_TIMEOUT_S", 0.2)
     store = SQLiteStore(tmp_path / "db.sqlite")
-    holding, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with store.transaction():
-            holding.set()
-            release.wait(10)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    try:
-        assert holding.wait(10)
-        with pytest.raises(sqlite3.OperationalError, match="database is locked"), store.transaction():
-            pass
-    finally:
-        release.set()
-        holder.join(10)
+    with _write_held(store), pytest.raises(sqlite3.OperationalError, match="database is locked"), store.transaction():
+        pass
     with store.transaction() as tx:  # usable again once the holder is done
         tx.set_timer(Timer("arn", "op", "wait", 1))
     store.close()
@@ -103,27 +113,13 @@ def test_a_reader_neither_waits_for_a_writer_nor_can_write(tmp_path: Path) -> No
     store = SQLiteStore(tmp_path / "db.sqlite")
     with store.transaction() as tx:
         tx.set_timer(Timer("arn", "op", "wait", 1))
-    holding, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with store.transaction() as tx:
-            tx.set_timer(Timer("arn", "op2", "wait", 2))
-            holding.set()
-            release.wait(10)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    try:
-        assert holding.wait(10)
+    with _write_held(store, Timer("arn", "op2", "wait", 2)):
         started = time.monotonic()
         with store.read() as tx:  # the writer holds both locks: a reader does not care
             assert [t.op_id for t in tx.execution_timers("arn")] == ["op"]  # the last commit
         assert time.monotonic() - started < 1.0
         with pytest.raises(sqlite3.OperationalError, match="readonly"), store.read() as tx:
             tx.set_timer(Timer("arn", "op3", "wait", 3))
-    finally:
-        release.set()
-        holder.join(10)
     with store.read() as tx:
         assert [t.op_id for t in tx.execution_timers("arn")] == ["op", "op2"]
     store.close()
