@@ -28,7 +28,7 @@ POLL_S = 0.05
 def pending(engine: Engine, arn: str) -> dict[str, Any]:
     """``{"Status", "Invoking", "Waits", "Callbacks", "Retries", "Invokes", "Steps",
     "InvocationRetry"?}``: everything the execution is waiting on now."""
-    with engine.store.transaction() as tx:
+    with engine.store.read() as tx:
         row = tx.get_execution(arn, lock=False)
         if row is None:
             raise ResourceNotFound(f"Durable execution not found: {arn}")

@@ -682,7 +682,7 @@ def store_callback_resolver(store: Any) -> CallbackResolver:
     ``SendDurableExecutionCallback*`` request acts on)."""
 
     def resolve(callback_id: str) -> str | None:
-        with store.transaction() as tx:
+        with store.read() as tx:
             found = tx.get_callback(callback_id)
         return str(found[0]) if found else None
 

@@ -49,7 +49,7 @@ def execution_document(row: ExecutionRow) -> dict[str, Any]:
 def export_execution(engine: Engine, arn: str) -> dict[str, Any]:
     """The execution, every operation (with payloads) and the whole history, read in
     one transaction so the three agree."""
-    with engine.store.transaction() as tx:
+    with engine.store.read() as tx:
         row = tx.get_execution(arn, lock=False)
         if row is None:
             raise ResourceNotFound(f"Durable execution not found: {arn}")

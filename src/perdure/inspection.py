@@ -48,7 +48,7 @@ def search_executions(
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidParameterValue(f"limit must be between 1 and {MAX_PAGE}")
     after = decode_marker(marker) if marker else None
-    with engine.store.transaction() as tx:
+    with engine.store.read() as tx:
         rows = tx.search_executions(
             query.functions, query.statuses, query.started_after_ms, query.started_before_ms,
             query.text or None, after, limit + 1,
@@ -61,7 +61,7 @@ def search_executions(
 
 def execution_counts(engine: Engine) -> dict[str, dict[str, int]]:
     """``{function: {status: count}}`` for every function that has executions."""
-    with engine.store.transaction() as tx:
+    with engine.store.read() as tx:
         found = tx.count_executions()
     out: dict[str, dict[str, int]] = {}
     for function, status, count in found:
@@ -74,7 +74,7 @@ def operations(engine: Engine, arn: str) -> list[dict[str, Any]]:
     engine.get_execution(arn)  # ResourceNotFound for an unknown ARN
     out: list[dict[str, Any]] = []
     after = 0
-    with engine.store.transaction() as tx:
+    with engine.store.read() as tx:
         while True:
             page = tx.operations_page(arn, after, OPERATIONS_PAGE)
             out.extend(op for _, op in page)

@@ -143,7 +143,7 @@ class FunctionsApi:
         return configuration(spec, latest, LATEST)
 
     def _configuration(self, name: str, qualifier: str | None) -> dict[str, Any]:
-        with self.engine.store.transaction() as tx:
+        with self.engine.store.read() as tx:
             function = self._function(tx, name)
             qualifier = qualifier or parse_qualified_name(name)[1]
             if qualifier is None or qualifier == LATEST:
@@ -155,7 +155,7 @@ class FunctionsApi:
             return configuration(target.spec, row, str(target.version))
 
     def _list_functions(self, all_versions: bool) -> list[dict[str, Any]]:
-        with self.engine.store.transaction() as tx:
+        with self.engine.store.read() as tx:
             names = sorted(set(self.versions.functions) | set(tx.versioned_functions()))
             out = []
             for function in names:
@@ -173,12 +173,12 @@ class FunctionsApi:
         return out
 
     def _list_versions(self, name: str) -> list[dict[str, Any]]:
-        with self.engine.store.transaction() as tx:
+        with self.engine.store.read() as tx:
             function = self._function(tx, name)
             return [self._latest_configuration(tx, function), *self._version_configurations(tx, function)]
 
     def _publish(self, name: str, code_sha: str | None, description: str) -> dict[str, Any]:
-        with self.engine.store.transaction() as tx:
+        with self.engine.store.read() as tx:
             function = self._function(tx, name)
         spec = self.versions.functions.get(function)
         if spec is None:
@@ -199,19 +199,19 @@ class FunctionsApi:
             row, _ = publish(self.engine.store, spec, description)
         except SnapshotError as exc:
             raise InvalidParameterValue(str(exc)) from None
-        with self.engine.store.transaction() as tx:
+        with self.engine.store.read() as tx:
             version_spec = self.versions.spec(tx, function, row.version)
         assert version_spec is not None
         return configuration(version_spec, row, str(row.version))
 
     def _aliases(self, name: str, version: str | None) -> list[dict[str, Any]]:
-        with self.engine.store.transaction() as tx:
+        with self.engine.store.read() as tx:
             function = self._function(tx, name)
             rows = tx.list_aliases(function)
         return [alias_configuration(r) for r in rows if version is None or str(r.version) == version]
 
     def _get_alias(self, name: str, alias: str) -> dict[str, Any]:
-        with self.engine.store.transaction() as tx:
+        with self.engine.store.read() as tx:
             function = self._function(tx, name)
             row = tx.get_alias(function, alias)
         if row is None:
@@ -219,7 +219,7 @@ class FunctionsApi:
         return alias_configuration(row)
 
     def _set_alias(self, name: str, alias: str, data: dict[str, Any], create: bool) -> dict[str, Any]:
-        with self.engine.store.transaction() as tx:
+        with self.engine.store.read() as tx:
             function = self._function(tx, name)
             current = tx.get_alias(function, alias)
         version = data.get("FunctionVersion")

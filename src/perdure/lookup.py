@@ -40,7 +40,7 @@ def _scan(engine: Engine, function: str, statuses: Sequence[str] = ()) -> Iterat
     """Every execution of a function, newest first."""
     after: tuple[int, str] | None = None
     while True:
-        with engine.store.transaction() as tx:
+        with engine.store.read() as tx:
             rows = tx.list_executions(function, statuses, None, None, None, after, PAGE, True)
         yield from rows
         if len(rows) < PAGE:

@@ -53,7 +53,7 @@ class _StateCollector(Collector):
         ready = GaugeMetricFamily(
             "perdure_ready_executions", "Executions due for an invocation and waiting for one", labels=["function"]
         )
-        with self.runtime.store.transaction() as tx:
+        with self.runtime.store.read() as tx:
             for function, count in sorted(tx.ready_depth(now_ms()).items()):
                 ready.add_metric([function], count)
         yield ready

@@ -179,7 +179,7 @@ class Tracing:
 
     def _read(self, arn: str) -> tuple[ExecutionRow | None, list[dict[str, Any]]]:
         events: list[dict[str, Any]] = []
-        with self.store.transaction() as tx:
+        with self.store.read() as tx:
             row = tx.get_execution(arn, lock=False)
             after = 0
             while row is not None:
@@ -199,7 +199,7 @@ class Tracing:
         while parent and parent not in seen:
             seen.add(parent)
             root = parent
-            with self.store.transaction() as tx:
+            with self.store.read() as tx:
                 found = tx.get_execution(parent, lock=False)
             parent = found.parent_arn if found else None
         return root, caller

@@ -144,7 +144,7 @@ class Versions:
             return self.functions.get(function)
         spec = self.spec(None, function, version)
         if spec is None or not (spec.code_uri is not None and (spec.code_uri.parent / ".complete").exists()):
-            with store.transaction() as tx:
+            with store.read() as tx:
                 spec = self.spec(tx, function, version)
                 row = tx.get_version(function, version)
                 code = tx.version_code(function, version)

@@ -427,7 +427,7 @@ class Console:
         return RedirectResponse(self.execution_url(result.row.arn, done=f"started as a {note}"), status_code=303)
 
     def _callback_owner(self, callback_id: str) -> ExecutionRow:
-        with self.engine.store.transaction() as tx:
+        with self.engine.store.read() as tx:
             found = tx.get_callback(callback_id)
         if found is None:
             raise ResourceNotFound(f"Callback not found: {callback_id}")

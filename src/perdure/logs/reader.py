@@ -129,7 +129,7 @@ def filter_events(
     events: list[dict[str, Any]] = []
     scanned = 0
     while True:
-        with store.transaction() as tx:
+        with store.read() as tx:
             rows = tx.function_logs(function_name, start, end, arns, after, SCAN_ROWS)
             missing = {r.arn for r in rows} - names.keys()
             for arn in missing:
@@ -165,7 +165,7 @@ def execution_rows(store: Store, arn: str) -> list[LogRow]:
     rows: list[LogRow] = []
     after = 0
     while True:
-        with store.transaction() as tx:
+        with store.read() as tx:
             page = tx.execution_logs(arn, after, SCAN_ROWS)
         rows.extend(page)
         if len(page) < SCAN_ROWS:
