@@ -97,9 +97,15 @@ def test_workers_do_not_wait_on_one_another(pg_url: str, tmp_path: Path) -> None
     assert statuses == {"SUCCEEDED": EXECUTIONS}
     assert len(samples) > 50, "the sampler hardly ran"
     waits = [wait for sample in samples for wait in sample]
-    busy = sum(1 for sample in samples if sample)
-    print(f"{len(samples)} samples, {busy} with a waiting lock request: {Counter(w[:2] for w in waits)}")
+    print(f"{len(samples)} samples, {sum(1 for s in samples if s)} with a waiting lock request: {Counter(w[:2] for w in waits)}")
+    # PostgreSQL's relation extension lock ("extend") is held for a moment whenever a
+    # table's file grows by a page: concurrent inserts meet on it now and then, whatever
+    # the schema. It is counted apart from the locks a hot row would queue on.
+    growing = sum(1 for sample in samples if any(w[0] == "extend" for w in sample))
+    rows = [[w for w in sample if w[0] != "extend"] for sample in samples]
+    busy = sum(1 for sample in rows if sample)
     # A hot row would keep several transactions queued in most samples. What remains are
     # the rare meetings on one execution (a lease renewal and that execution's checkpoint).
-    assert max(len(sample) for sample in samples) <= 2, Counter(waits).most_common(5)
+    assert max(len(sample) for sample in rows) <= 2, Counter(waits).most_common(5)
     assert busy <= 0.05 * len(samples), Counter(waits).most_common(5)
+    assert growing <= 0.05 * len(samples), Counter(waits).most_common(5)
