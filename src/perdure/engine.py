@@ -122,12 +122,6 @@ class Engine:
         for kind, arn in dict.fromkeys(pending):
             self._emit(kind, arn)
 
-    @contextmanager
-    def _read(self) -> Iterator[Transaction]:
-        """A read-only store transaction (no write lock; nothing to notify)."""
-        with self.store.read() as tx:
-            yield tx
-
     def _notify(self, kind: str, arn: str) -> None:
         """Queue a notification for after the current transaction commits."""
         self._local.pending.append((kind, arn))
@@ -138,7 +132,7 @@ class Engine:
 
     def resolve(self, name: str) -> Target:
         """The function and version a (qualified) name or ARN means (``perdure.versions``)."""
-        with self._read() as tx:
+        with self.store.read() as tx:
             return self.versions.resolve(tx, name)
 
     # -- control plane -------------------------------------------------------------
@@ -201,7 +195,7 @@ class Engine:
         return row
 
     def get_execution(self, arn: str) -> ExecutionRow:
-        with self._read() as tx:
+        with self.store.read() as tx:
             row = tx.get_execution(arn, lock=False)
         if row is None:
             raise ResourceNotFound(f"Durable execution not found: {arn}")
@@ -209,7 +203,7 @@ class Engine:
 
     def history(self, arn: str, marker: str | None, max_items: int | None, reverse: bool, include_data: bool) -> tuple[list[dict[str, Any]], str | None]:
         limit = _page_size(max_items, 1000)
-        with self._read() as tx:
+        with self.store.read() as tx:
             row = tx.get_execution(arn, lock=False)
             if row is None:
                 raise ResourceNotFound(f"Durable execution not found: {arn}")
@@ -235,7 +229,7 @@ class Engine:
                     raise ValueError("out of range")
             except ValueError as exc:
                 raise InvalidParameterValue("Invalid Marker") from exc
-        with self._read() as tx:
+        with self.store.read() as tx:
             rows = tx.list_executions(function_name, statuses, started_after_ms, started_before_ms, name, after, limit + 1, reverse)
         next_marker = None
         if len(rows) > limit:
@@ -550,7 +544,7 @@ class Engine:
 
     def get_state(self, arn: str, token: str, marker: str | None, max_items: int | None) -> dict[str, Any]:
         limit = _page_size(max_items, STATE_PAGE)
-        with self._read() as tx:
+        with self.store.read() as tx:
             row = tx.get_execution(arn, lock=False)
             if row is None:
                 raise ResourceNotFound(f"Durable execution not found: {arn}")
@@ -667,7 +661,7 @@ class Engine:
     def fire_due(self, limit: int = TIMER_BATCH) -> int:
         """Fire due timers and expire overdue invocations; returns how many fired."""
         now = now_ms()
-        with self._read() as tx:  # the scheduler asks on every wake-up; mostly nothing is due
+        with self.store.read() as tx:  # the scheduler asks on every wake-up; mostly nothing is due
             if not tx.anything_due(now):
                 return 0
         with self._transaction() as tx:
@@ -765,16 +759,16 @@ class Engine:
             batch.wake(batch.now + int(invocation_failure_delay_s(failures) * 1000))
 
     def ready_functions(self) -> list[str]:
-        with self._read() as tx:
+        with self.store.read() as tx:
             return tx.ready_functions(now_ms())
 
     def ready_function_versions(self) -> list[tuple[str, int | None]]:
         """(function, version) pairs with executions due for an invocation."""
-        with self._read() as tx:
+        with self.store.read() as tx:
             return tx.ready_function_versions(now_ms())
 
     def next_wakeup_ms(self, functions: Sequence[str] | None = None) -> int | None:
-        with self._read() as tx:
+        with self.store.read() as tx:
             return tx.next_wakeup_ms(functions)
 
 

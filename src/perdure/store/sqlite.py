@@ -12,7 +12,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, suppress
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from perdure.store.base import SchemaError, Transaction
@@ -65,36 +65,26 @@ class SQLiteStore:
             conn.execute("PRAGMA query_only=ON")
         return conn
 
-    def _take(self) -> sqlite3.Connection:
-        with self._idle_lock:
-            conn = self._idle.pop() if self._idle else None
-        return conn if conn is not None else self._open()
-
-    def _give_back(self, conn: sqlite3.Connection) -> None:
-        if conn.in_transaction:  # could not even roll back: do not reuse it
-            conn.close()
-        else:
-            self._release(conn, self._idle)
-
-    @contextmanager
-    def _connection(self, *, reader: bool = False) -> Iterator[sqlite3.Connection]:
-        """An idle connection (or a new one), returned to the idle list afterwards
-        unless it failed outside a transaction's own error handling."""
+    def _take(self, *, reader: bool = False) -> sqlite3.Connection:
+        """An idle connection of the kind (or a new one)."""
         idle = self._idle_readers if reader else self._idle
         with self._idle_lock:
             conn = idle.pop() if idle else None
-        if conn is None:
-            conn = self._open(reader=reader)
+        return conn if conn is not None else self._open(reader=reader)
+
+    def _give_back(self, conn: sqlite3.Connection, *, reader: bool = False) -> None:
+        if conn.in_transaction:  # could not even roll back: do not reuse it
+            conn.close()
+        else:
+            self._release(conn, self._idle_readers if reader else self._idle)
+
+    @contextmanager
+    def _connection(self, *, reader: bool = False) -> Iterator[sqlite3.Connection]:
+        conn = self._take(reader=reader)
         try:
             yield conn
-        except BaseException:
-            if conn.in_transaction:  # could not even roll back: do not reuse it
-                conn.close()
-                raise
-            self._release(conn, idle)
-            raise
-        else:
-            self._release(conn, idle)
+        finally:
+            self._give_back(conn, reader=reader)
 
     def _release(self, conn: sqlite3.Connection, idle: list[sqlite3.Connection]) -> None:
         with self._idle_lock:
@@ -175,8 +165,7 @@ class SQLiteStore:
 
     def _open_group(self) -> _Group:
         """BEGIN IMMEDIATE on a connection, inside the processes' queue (write lock held)."""
-        queue = self._writers_queue()
-        queue.__enter__()
+        self._queue(fcntl.LOCK_EX)
         try:
             conn = self._take()
             try:
@@ -186,9 +175,9 @@ class SQLiteStore:
                 self._give_back(conn)
                 raise
         except BaseException:
-            queue.__exit__(None, None, None)
+            self._queue(fcntl.LOCK_UN)
             raise
-        self._group = _Group(conn, cur, queue)
+        self._group = _Group(conn, cur)
         return self._group
 
     def _hand_on(self, group: _Group, *, end: bool = False) -> None:
@@ -211,7 +200,7 @@ class SQLiteStore:
         finally:
             group.cur.close()
             self._give_back(group.conn)
-            group.queue.__exit__(None, None, None)
+            self._queue(fcntl.LOCK_UN)
             group.done.set()
 
     def _await_commit(self, group: _Group) -> None:
@@ -228,22 +217,14 @@ class SQLiteStore:
         if group.error is not None:
             raise sqlite3.OperationalError(f"the transaction was not committed: {group.error}") from group.error
 
-    @contextmanager
-    def _writers_queue(self) -> Iterator[None]:
-        """The lock file shared by the processes writing this database, held (by the
-        thread holding ``_write_lock``) around one write transaction. A process opens
-        its own descriptor: a forked child must not share its parent's lock."""
+    def _queue(self, operation: int) -> None:
+        """Take (``LOCK_EX``) or leave (``LOCK_UN``) the lock file shared by the processes
+        writing this database, around one group's transaction (write lock held). A
+        process opens its own descriptor: a forked child must not share its parent's."""
         if self._queue_pid != os.getpid():
             self._queue_file, self._queue_pid = _open_queue_file(self.path), os.getpid()
-        fd = self._queue_file
-        if fd is None:  # no lock file possible here (a read-only directory): SQLite's sleeps
-            yield
-            return
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
+        if self._queue_file is not None:  # else (a read-only directory): SQLite's sleeps
+            fcntl.flock(self._queue_file, operation)
 
     @contextmanager
     def read(self) -> Iterator[Transaction]:
@@ -289,10 +270,9 @@ class _Group:
     """One SQLite write transaction shared by the writers of a process that came one
     after another while others waited (``SQLiteStore.transaction``)."""
 
-    def __init__(self, conn: sqlite3.Connection, cur: sqlite3.Cursor, queue: AbstractContextManager[None]) -> None:
+    def __init__(self, conn: sqlite3.Connection, cur: sqlite3.Cursor) -> None:
         self.conn = conn
         self.cur = cur
-        self.queue = queue
         self.members = 0  # writers whose changes are in it, waiting for its commit
         self.broken = False
         self.error: BaseException | None = None
