@@ -358,12 +358,14 @@ class LambdaApi:
         invocation_type = request.headers.get("x-amz-invocation-type", "RequestResponse")
         if invocation_type not in ("RequestResponse", "Event", "DryRun"):
             raise InvalidParameterValue(f"Unsupported X-Amz-Invocation-Type {invocation_type!r}")
-        await self._run(self.engine.function, name)
         if invocation_type == "DryRun":
+            await self._run(self.engine.function, name)
             return Response(status_code=204)
         execution_name = request.headers.get("x-amz-durable-execution-name")
         if execution_name is not None and not re.fullmatch(r"[a-zA-Z0-9_-]{1,64}", execution_name):
             raise InvalidParameterValue("X-Amz-Durable-Execution-Name must be 1-64 characters of [a-zA-Z0-9_-]")
+        # No separate look-up of the function: starting the execution resolves it (in
+        # its own transaction) and raises the same ResourceNotFound.
         # A client's retry of this call (same amz-sdk-invocation-id) gets the execution
         # its first attempt started (perdure.idempotency).
         key = invoke_key(name, request.headers.get(INVOCATION_ID_HEADER), execution_name)

@@ -61,6 +61,7 @@ class Batch:
         self.changes: dict[str, Any] = {}
         self.ops: dict[str, dict[str, Any]] = {}
         self.dirty: dict[str, dict[str, Any]] = {}
+        self.numbered: list[tuple[dict[str, Any], int, int]] = []  # (op, pos, seq) to write
         self.events: list[dict[str, Any]] = []
         self.closed = False
 
@@ -103,22 +104,29 @@ class Batch:
             self.set(ready_ms=due)
 
     def flush(self) -> None:
-        self.flush_operations()
-        self.tx.append_events(self.row.arn, self.events)
-        self.events = []
+        """Write everything gathered (one statement where the store allows)."""
+        self.number_operations()
         if self.row.ready_ms is not None and ("ready_ms" in self.changes or "invocation_id" in self.changes):
             self.notify("ready", self.row.arn)
         if "status" in self.changes and self.row.status not in OPEN:
             self.notify("closed", self.row.arn)
-        self.tx.update_execution(self.row.arn, self.changes)
-        self.changes = {}
+        self.tx.write_changes(self.row.arn, self.numbered, self.events, self.changes)
+        self.numbered, self.events, self.changes = [], [], {}
 
-    def flush_operations(self) -> None:
-        arn = self.row.arn
+    def number_operations(self) -> None:
+        """Give the changed operations their position (new ones) and change sequence,
+        to be written by ``flush``."""
         for op in self.dirty.values():
             if "_pos" not in op:
                 op["_pos"] = self.row.op_pos + 1
                 self.set(op_pos=op["_pos"])
             self.set(op_seq=self.row.op_seq + 1)
-            self.tx.put_operation(arn, op, int(op["_pos"]), self.row.op_seq)
+            self.numbered.append((op, int(op["_pos"]), self.row.op_seq))
         self.dirty.clear()
+
+    def write_operations(self) -> None:
+        """Write the changed operations now, for a read in the same transaction."""
+        self.number_operations()
+        for op, pos, seq in self.numbered:
+            self.tx.put_operation(self.row.arn, op, pos, seq)
+        self.numbered = []

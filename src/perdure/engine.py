@@ -415,8 +415,9 @@ class Engine:
         size = sum(len((u.get("Payload") or "").encode()) + tr.error_size(u.get("Error")) for u in updates)
         if size > MAX_CHECKPOINT_BYTES:
             raise InvalidParameterValue(f"Checkpoint payloads total {size} bytes; the limit is {MAX_CHECKPOINT_BYTES}")
+        ids = list(dict.fromkeys([u["Id"] for u in updates] + [u["ParentId"] for u in updates if u.get("ParentId")]))
         with self._transaction() as tx:
-            row = tx.get_execution(arn)
+            row, stored = tx.get_execution_and_operations(arn, ids)
             if row is None:
                 raise ResourceNotFound(f"Durable execution not found: {arn}")
             if client_token and client_token == row.last_client_token and token == row.last_token and row.last_response:
@@ -425,8 +426,7 @@ class Engine:
             if row.token is None or token != row.token:
                 raise InvalidParameterValue("Invalid checkpoint token: it is stale, revoked or not for this execution")
             batch = Batch(tx, row, now_ms(), self._notify)
-            ids = [u["Id"] for u in updates] + [u["ParentId"] for u in updates if u.get("ParentId")]
-            batch.load(ids)
+            batch.ops.update(stored)
             fx = tr.Effects()
             try:
                 for update in updates:
@@ -456,12 +456,13 @@ class Engine:
             batch.set(token=new_token, token_seq=row.token_seq + 1)
             batch.set(last_client_token=client_token, last_token=token)
             changed_here = list(batch.dirty.values())
-            batch.flush_operations()
             if external_changes:
                 # Something else (a timer, a callback) changed operations since the
                 # handler last looked: send everything it has not seen.
+                batch.write_operations()
                 changed = tx.operations_changed_since(arn, row.seen_seq)
             else:
+                batch.number_operations()  # written by flush, with the events and the execution
                 # Echo what this batch changed, finished steps included: the SDK records
                 # the end hook of its instrumentation plugins from the terminal
                 # operations a response reports (conformance 10-2, 10-4).

@@ -228,3 +228,30 @@ def test_the_scheduler_takes_no_write_transaction_when_nothing_is_due(db_url: st
     assert engine.fire_due() == 1  # now it is, and it fires
     assert writes[0] == 1
     engine.store.close()
+
+
+def test_a_batch_of_changes_is_written_and_read_back_whole_on_every_backend(db_url: str) -> None:
+    """``write_changes`` and ``get_execution_and_operations`` (one statement each on
+    PostgreSQL): operations inserted and replaced, events appended, the execution
+    updated; a batch too large for one statement (10,000 events) is written all the same."""
+    engine = Engine(open_store(db_url), SPEC)
+    row, _ = engine.start_execution("Fn", None)
+    first = {"Id": "a", "Type": "STEP", "Status": "STARTED", "Name": "a"}
+    events = [{"EventId": 100 + i, "EventType": "StepStarted", "Id": "a"} for i in range(10_000)]
+    with engine.store.transaction() as tx:
+        tx.write_changes(row.arn, [(first, 2, 5)], events, {"op_seq": 5, "token": "t1"})
+    done = {**first, "Status": "SUCCEEDED"}
+    second = {"Id": "b", "Type": "STEP", "Status": "STARTED", "Name": "b"}
+    with engine.store.transaction() as tx:
+        tx.write_changes(row.arn, [(done, 2, 6), (second, 3, 7)], [], {"op_seq": 7})
+        tx.write_changes(row.arn, [], [{"EventId": 20_000, "EventType": "StepSucceeded", "Id": "a"}], {})
+    with engine.store.transaction() as tx:
+        stored_row, ops = tx.get_execution_and_operations(row.arn, ["a", "b", "missing"])
+        assert stored_row is not None and (stored_row.op_seq, stored_row.token) == (7, "t1")
+        assert ops == {"a": done, "b": second}
+        assert tx.get_execution_and_operations(row.arn, []) == (stored_row, {})
+        assert tx.get_execution_and_operations("arn:none", ["a"]) == (None, {})
+        ids = [e["EventId"] for e in tx.events_page(row.arn, 99, 20_000, False)]
+        assert ids == [*range(100, 10_100), 20_000]
+        assert [op["Status"] for op in tx.open_operations(row.arn)] == ["STARTED", "STARTED"]  # EXECUTION and b
+    engine.store.close()

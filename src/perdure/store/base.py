@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, fields
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from perdure.store.logs import LogRow, LogStream, NewLogRecord
 from perdure.store.versions import VersionTransaction
@@ -127,6 +127,12 @@ class Transaction(VersionTransaction, Protocol):
         """The execution, locked for update until the transaction ends (unless ``lock``
         is False: a read that neither waits for writers nor makes claims skip the row)."""
 
+    def get_execution_and_operations(
+        self, arn: str, ids: Sequence[str]
+    ) -> tuple[ExecutionRow | None, dict[str, dict[str, Any]]]:
+        """``get_execution`` (locked) and ``get_operations`` at once: a checkpoint's reads,
+        one statement where the backend allows."""
+
     def find_execution(self, function_name: str, name: str) -> ExecutionRow | None:
         """The execution started under this function and execution name, if any."""
 
@@ -193,6 +199,14 @@ class Transaction(VersionTransaction, Protocol):
 
     def append_events(self, arn: str, events: Sequence[dict[str, Any]]) -> None:
         """Append history events (each carries its EventId)."""
+
+    def write_changes(
+        self, arn: str, operations: Sequence[tuple[dict[str, Any], int, int]],
+        events: Sequence[dict[str, Any]], changes: dict[str, Any],
+    ) -> None:
+        """``put_operation`` for each (op, pos, seq), ``append_events`` and
+        ``update_execution`` at once: what a batch of changes to one execution writes,
+        one statement where the backend allows."""
 
     def events_page(self, arn: str, after_id: int, limit: int, reverse: bool) -> list[dict[str, Any]]:
         """History events after (or, reversed, before) EventId ``after_id``."""
@@ -326,6 +340,9 @@ class StoreUnavailable(TransientStoreError):
     """The database cannot be reached."""
 
 
-def iter_chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
+_Item = TypeVar("_Item")
+
+
+def iter_chunks(items: Sequence[_Item], size: int) -> Iterator[Sequence[_Item]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]

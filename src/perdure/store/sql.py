@@ -83,7 +83,12 @@ OPERATIONS_PAGE = "SELECT pos, body FROM operations WHERE arn = ? AND pos > ? OR
 OPERATIONS_SINCE = "SELECT body FROM operations WHERE arn = ? AND seq > ? ORDER BY pos"
 OPEN_OPERATIONS = "SELECT body FROM operations WHERE arn = ? AND terminal = 0 ORDER BY pos"
 
-APPEND_EVENT = "INSERT INTO events (arn, event_id, body) VALUES (?, ?, ?)"
+@cache
+def append_events(rows: int) -> str:
+    """INSERT of ``rows`` events in one statement."""
+    return "INSERT INTO events (arn, event_id, body) VALUES " + ", ".join(["(?, ?, ?)"] * rows)
+
+
 EVENTS_AFTER = "SELECT body FROM events WHERE arn = ? AND event_id > ? ORDER BY event_id LIMIT ?"
 EVENTS_BEFORE = "SELECT body FROM events WHERE arn = ? AND event_id < ? ORDER BY event_id DESC LIMIT ?"
 
