@@ -122,3 +122,38 @@ def test_sigterm_ends_the_server_while_callers_wait(tmp_path: Path) -> None:
     finally:
         pool.shutdown(cancel_futures=True)
         server.stop()
+
+
+def test_a_close_announced_with_its_execution_is_not_read_back(tmp_path: Path) -> None:
+    """The worker process that closes an execution sends it along with the notice, so a
+    waiting synchronous invoke answers from it: one read (before the close), not two."""
+    import asyncio
+
+    from perdure.functions import FunctionSpec
+    from perdure.runtime import Runtime
+    from perdure.store.base import ExecutionRow
+    from perdure.waiting import SyncWaiters
+
+    spec = FunctionSpec(name="Waiter", handler="basic.waiter", code_uri=Path(__file__).parent / "handlers", timeout_s=60)
+    runtime = Runtime(f"sqlite:///{tmp_path / 'waiting.db'}", {spec.name: spec}, processes=1)
+    waiters = SyncWaiters()
+    runtime.add_observer(waiters.observe)
+    runtime.start()
+    read_statuses: list[str] = []
+
+    async def read(arn: str) -> ExecutionRow:
+        row = runtime.engine.get_execution(arn)
+        read_statuses.append(row.status)
+        return row
+
+    async def never_hangs_up() -> None:
+        await asyncio.Event().wait()
+
+    try:
+        arn = runtime.invoke("Waiter", "{}")
+        row = asyncio.run(waiters.wait(arn, read, never_hangs_up))
+    finally:
+        runtime.stop()
+    assert row is not None and row.status == "SUCCEEDED" and row.arn == arn, row
+    assert read_statuses == ["RUNNING"]  # the closed execution came with the notice
+    assert row.result == runtime.engine.get_execution(arn).result

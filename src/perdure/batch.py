@@ -8,7 +8,8 @@ from __future__ import annotations
 import base64
 import os
 from collections.abc import Callable, Sequence
-from typing import Any
+from dataclasses import replace
+from typing import Any, Protocol
 
 from perdure import transitions as tr
 from perdure.devtime import scaled_due
@@ -18,7 +19,14 @@ from perdure.store.base import ExecutionRow, Timer, Transaction
 # Statuses of an execution that is not closed; PAUSING/PAUSED ones are not invoked.
 OPEN = frozenset({"RUNNING", "PAUSING", "PAUSED"})
 
-Listener = Callable[[str, str], None]
+# Called with ("ready" | "closed", arn, and for "closed" the execution as it closed).
+Listener = Callable[[str, str, ExecutionRow | None], None]
+
+
+class Notify(Protocol):
+    """How a batch announces, after commit, that an execution is ready or closed."""
+
+    def __call__(self, kind: str, arn: str, row: ExecutionRow | None = None) -> None: ...
 
 
 def make_token(invocation_id: str, seq: int, previous: str | None = None) -> str:
@@ -53,7 +61,7 @@ def issued_to(token: str, row: ExecutionRow) -> bool:
 class Batch:
     """Changes to one execution being assembled inside a transaction."""
 
-    def __init__(self, tx: Transaction, row: ExecutionRow, now: int, notify: Listener) -> None:
+    def __init__(self, tx: Transaction, row: ExecutionRow, now: int, notify: Notify) -> None:
         self.tx = tx
         self.notify = notify
         self.row = row
@@ -109,7 +117,9 @@ class Batch:
         if self.row.ready_ms is not None and ("ready_ms" in self.changes or "invocation_id" in self.changes):
             self.notify("ready", self.row.arn)
         if "status" in self.changes and self.row.status not in OPEN:
-            self.notify("closed", self.row.arn)
+            # The closed execution travels with the notice: whoever waits for it (a
+            # synchronous Invoke, metrics) need not read it back.
+            self.notify("closed", self.row.arn, replace(self.row))
         self.tx.write_changes(self.row.arn, self.numbered, self.events, self.changes)
         self.numbered, self.events, self.changes = [], [], {}
 

@@ -100,31 +100,34 @@ class Engine:
     # -- notifications -------------------------------------------------------------
 
     def add_listener(self, listener: Listener) -> None:
-        """Called after commit with ("ready" | "closed", arn)."""
+        """Called after commit with ("ready" | "closed", arn, row): ``row`` is the
+        execution as it closed ("closed"), or None."""
         self._listeners.append(listener)
 
-    def _emit(self, kind: str, arn: str) -> None:
+    def _emit(self, kind: str, arn: str, row: ExecutionRow | None) -> None:
         for listener in self._listeners:
-            listener(kind, arn)
+            listener(kind, arn, row)
 
     @contextmanager
     def _transaction(self) -> Iterator[Transaction]:
         """A store transaction whose notifications go out only once it has committed."""
         if getattr(self._local, "pending", None) is not None:
             raise RuntimeError("engine transactions do not nest")
-        pending: list[tuple[str, str]] = []
+        pending: dict[tuple[str, str], ExecutionRow | None] = {}
         self._local.pending = pending
         try:
             with self.store.transaction() as tx:
                 yield tx
         finally:
             self._local.pending = None
-        for kind, arn in dict.fromkeys(pending):
-            self._emit(kind, arn)
+        for (kind, arn), row in pending.items():
+            self._emit(kind, arn, row)
 
-    def _notify(self, kind: str, arn: str) -> None:
-        """Queue a notification for after the current transaction commits."""
-        self._local.pending.append((kind, arn))
+    def _notify(self, kind: str, arn: str, row: ExecutionRow | None = None) -> None:
+        """Queue a notification for after the current transaction commits (once per
+        kind and execution, with the latest row given)."""
+        pending = self._local.pending
+        pending[(kind, arn)] = row if row is not None else pending.get((kind, arn))
 
     def function(self, name: str) -> FunctionSpec:
         """The spec a (qualified) function name or ARN runs; raises ResourceNotFound."""

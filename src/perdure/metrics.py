@@ -113,7 +113,7 @@ class RuntimeMetrics:
     def _observe(self, kind: str, arn: str, details: dict[str, Any]) -> None:
         function = details.get("function") or function_of(arn)
         if kind == "closed":
-            row = self.runtime.engine.get_execution(arn)
+            row = details.get("row") or self.runtime.engine.get_execution(arn)
             self.closed.labels(function, row.status).inc()
         elif kind == "invocation":
             self.invocations.labels(function, str(details.get("outcome", "UNKNOWN"))).inc()

@@ -215,8 +215,9 @@ class Runtime:
 
     def add_observer(self, observer: Callable[[str, str, dict[str, Any]], None]) -> None:
         """Call ``observer(kind, arn, details)`` on an internal thread (it must not block):
-        "closed" when this process closed an execution, "closed elsewhere" when another
-        process did (heard through the store), and "invocation" when a worker process
+        "closed" when this process closed an execution (``details["row"]``: the
+        execution as it closed), "closed elsewhere" when another process did (heard
+        through the store; no row), and "invocation" when a worker process
         reports an invocation's end (function, outcome, duration_s, checkpoints,
         log_dropped). Metrics, traces and waiting invokes use it."""
         self._observers.append(observer)
@@ -266,17 +267,17 @@ class Runtime:
             return False
         return False
 
-    def _on_engine_event(self, kind: str, arn: str) -> None:
+    def _on_engine_event(self, kind: str, arn: str, row: ExecutionRow | None) -> None:
         """This process changed an execution (after commit)."""
-        self._announce(kind, arn)
+        self._announce(kind, arn, row)
         # Work for a function hosted elsewhere is that runtime's to pick up (the
         # notification tells it, and it sees any new timer too); alone, take everything.
         if self._listening is None or (kind == "ready" and self._hosts(arn)):
             self.poke()
 
-    def _announce(self, kind: str, arn: str) -> None:
+    def _announce(self, kind: str, arn: str, row: ExecutionRow | None = None) -> None:
         if kind == "closed":
-            self._closed(arn, "closed")
+            self._closed(arn, "closed", row)
         self.store.notify(kind, arn)
 
     def _on_notification(self, kind: str, arn: str) -> None:
@@ -294,11 +295,11 @@ class Runtime:
         function = arn.split(":function:", 1)[-1].split(":", 1)[0]
         return self.hosted is None or function in self.hosted
 
-    def _closed(self, arn: str, kind: str) -> None:
+    def _closed(self, arn: str, kind: str, row: ExecutionRow | None = None) -> None:
         with self._waiters_lock:
             for event in self._waiters.get(arn, []):
                 event.set()
-        self._observe(kind, arn, {})
+        self._observe(kind, arn, {"row": row} if row is not None else {})
 
     def _spawn(self) -> _Process:
         parent, child = self._ctx.Pipe()
@@ -369,7 +370,7 @@ class Runtime:
                         function = (p.function or "").partition(":")[0]
                         self._observe("invocation", arn, {"function": function, **message[2]})
                 elif message[0] == "event":
-                    self._announce(message[1], message[2])
+                    self._announce(message[1], message[2], message[3])
         except (EOFError, OSError):
             self._reap(p)
 

@@ -30,10 +30,11 @@ class SyncWaiters:
         self.max_waiting = max_waiting
         self.recheck_s = recheck_s
         self.waiting = 0
-        self._futures: dict[str, set[asyncio.Future[None]]] = {}
+        # Each resolves to the closed execution when its close was announced with it.
+        self._futures: dict[str, set[asyncio.Future[ExecutionRow | None]]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def observe(self, kind: str, arn: str, _details: dict[str, Any]) -> None:
+    def observe(self, kind: str, arn: str, details: dict[str, Any]) -> None:
         """The runtime's observer: an execution closed, here or elsewhere (called on a
         runtime thread)."""
         if kind == "invocation":
@@ -41,12 +42,12 @@ class SyncWaiters:
         loop = self._loop
         if loop is not None and arn in self._futures:
             with contextlib.suppress(RuntimeError):  # the loop has already stopped
-                loop.call_soon_threadsafe(self._wake, arn)
+                loop.call_soon_threadsafe(self._wake, arn, details.get("row"))
 
-    def _wake(self, arn: str) -> None:
+    def _wake(self, arn: str, row: ExecutionRow | None) -> None:
         for future in self._futures.get(arn, ()):
             if not future.done():
-                future.set_result(None)
+                future.set_result(row)
 
     async def wait(
         self,
@@ -66,21 +67,25 @@ class SyncWaiters:
         self._loop = asyncio.get_running_loop()
         self.waiting += 1
         futures = self._futures.setdefault(arn, set())
-        future: asyncio.Future[None] = self._loop.create_future()
+        future: asyncio.Future[ExecutionRow | None] = self._loop.create_future()
         futures.add(future)
         hangup = asyncio.ensure_future(disconnected())
         try:
             # Registered before the first read: a close between the two still wakes us.
             row = await read(arn)
             while row.status in OPEN_STATUSES:
-                await asyncio.wait({future, hangup}, timeout=self.recheck_s, return_when=asyncio.FIRST_COMPLETED)
+                either: set[asyncio.Future[Any]] = {future, hangup}
+                await asyncio.wait(either, timeout=self.recheck_s, return_when=asyncio.FIRST_COMPLETED)
                 if hangup.done():
                     return None
+                closed = None
                 if future.done():
+                    closed = future.result()
                     futures.discard(future)
                     future = self._loop.create_future()
                     futures.add(future)
-                row = await read(arn)
+                # A close announced by this runtime carries the execution: no read back.
+                row = closed if closed is not None and closed.status not in OPEN_STATUSES else await read(arn)
             return row
         finally:
             hangup.cancel()

@@ -251,7 +251,7 @@ def worker_main(conn: Connection, db_url: str, threads: int, functions: dict[str
         with lock:
             conn.send(message)
 
-    engine.add_listener(lambda kind, arn: send(("event", kind, arn)))
+    engine.add_listener(lambda kind, arn, row: send(("event", kind, arn, row)))
     worker = Worker(engine, send, logs)
     pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="invocation")
     try:
