@@ -178,18 +178,21 @@ class PostgresStore:
 
     @contextmanager
     def read(self) -> Iterator[Transaction]:
-        conn = self._begin("BEGIN READ ONLY")
+        # No BEGIN READ ONLY ... ROLLBACK around the reads: under READ COMMITTED, which
+        # perdure runs at, each statement of a transaction takes its own snapshot
+        # anyway, so a statement run on its own sees exactly what it would have seen
+        # inside one, and a read saves two of its three round trips (most reads are one
+        # statement: the scheduler's on every wake-up, the API's). ``_ReadCursor``
+        # refuses anything but a plain SELECT instead.
+        cursor = _ReadCursor(self)
         try:
-            try:
-                yield PgTransaction(conn.cursor(), DIALECT)
-            finally:
-                _rollback(conn)  # nothing to commit
+            yield PgTransaction(cursor, DIALECT)
         except _TRANSIENT as exc:
             raise TransientStoreError(f"{self._where}: {_first_line(exc)}") from exc
         finally:
-            self._pool.putconn(conn)
+            cursor.close()
 
-    def _begin(self, begin: str = "BEGIN") -> psycopg.Connection[Any]:
+    def _begin(self) -> psycopg.Connection[Any]:
         """A pooled connection inside BEGIN. A connection that fails here has done nothing,
         so after the first failure the pool's idle connections are checked (after a
         restart of the server they are all dead) and BEGIN is tried once more."""
@@ -199,7 +202,7 @@ class PostgresStore:
             except PoolTimeout as exc:
                 raise StoreUnavailable(f"no connection to {self._where} within {POOL_WAIT_S:.0f} s") from exc
             try:
-                conn.execute(begin)
+                conn.execute("BEGIN")
                 return conn
             except psycopg.OperationalError as exc:
                 self._pool.putconn(conn)  # broken: the pool drops it
@@ -274,6 +277,56 @@ class PostgresStore:
         if self._listener is not None:
             self._listener.join(timeout=LISTEN_CHECK_S + 1)
             self._listener = None
+
+
+class _ReadCursor:
+    """The cursor of ``PostgresStore.read``: plain SELECTs in autocommit, on a pooled
+    connection taken at the first one. As ``_begin`` does for BEGIN, a first statement
+    that finds its connection dead (the server restarted) has the pool's idle
+    connections checked and is tried once more on a fresh one."""
+
+    def __init__(self, store: PostgresStore) -> None:
+        self._store = store
+        self._conn: psycopg.Connection[Any] | None = None
+        self._cur: psycopg.Cursor[Any] | None = None
+
+    def execute(self, query: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
+        upper = query.upper()
+        if not upper.lstrip().startswith("SELECT ") or " FOR UPDATE" in upper or " FOR SHARE" in upper:
+            raise pg_errors.ReadOnlySqlTransaction(f"cannot run {query.split()[0]} in a read-only transaction")
+        if self._cur is not None:
+            return self._cur.execute(query, params)
+        pool, where = self._store._pool, self._store._where
+        for attempt in (1, 2):
+            try:
+                conn = pool.getconn()
+            except PoolTimeout as exc:
+                raise StoreUnavailable(f"no connection to {where} within {POOL_WAIT_S:.0f} s") from exc
+            try:
+                cur = conn.cursor().execute(query, params)
+            except psycopg.OperationalError as exc:
+                pool.putconn(conn)  # broken: the pool drops it
+                if attempt == 2:
+                    raise StoreUnavailable(f"{where} is unavailable: {_first_line(exc)}") from exc
+                log.warning("connection to %s lost (%s); reconnecting", where, _first_line(exc))
+                pool.check()
+                continue
+            except BaseException:
+                pool.putconn(conn)
+                raise
+            self._conn, self._cur = conn, cur
+            return cur
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._store._pool.putconn(self._conn)
+            self._conn = self._cur = None
+
+    def __getattr__(self, name: str) -> Any:  # fetchone, fetchall, rowcount...
+        if self._cur is None:
+            raise AttributeError(name)
+        return getattr(self._cur, name)
 
 
 def _rollback(conn: psycopg.Connection[Any]) -> None:
