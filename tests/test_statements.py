@@ -26,11 +26,11 @@ from perdure.worker import Worker
 HANDLERS = Path(__file__).parent / "handlers"
 # Statements per transaction besides BEGIN and COMMIT, per backend: measured on SQLite
 # start 5, claim 3, checkpoint 5 (one step's START and SUCCEED, batched by the SDK),
-# end 8; on PostgreSQL, where a checkpoint's reads are one statement and its writes one
-# more (perdure.store.postgres.PgTransaction), 3, 3, 2 and 6. No room for a loop.
+# end 7; on PostgreSQL, where a checkpoint's reads are one statement and its writes one
+# more (perdure.store.postgres.PgTransaction), 3, 3, 2 and 4. No room for a loop.
 BUDGETS = {
-    "sqlite": {"start": 5, "claim": 3, "checkpoint": 5, "complete": 8},
-    "postgres": {"start": 3, "claim": 3, "checkpoint": 2, "complete": 6},
+    "sqlite": {"start": 5, "claim": 3, "checkpoint": 5, "complete": 7},
+    "postgres": {"start": 3, "claim": 3, "checkpoint": 2, "complete": 4},
 }
 
 

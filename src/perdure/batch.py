@@ -71,6 +71,9 @@ class Batch:
         self.dirty: dict[str, dict[str, Any]] = {}
         self.numbered: list[tuple[dict[str, Any], int, int]] = []  # (op, pos, seq) to write
         self.events: list[dict[str, Any]] = []
+        # The execution's open operations as stored when the batch began, when read
+        # along with the execution (ending an invocation); None: not read.
+        self.open_ops: list[dict[str, Any]] | None = None
         self.closed = False
 
     def load(self, ids: Sequence[str]) -> None:

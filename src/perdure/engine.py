@@ -520,13 +520,19 @@ class Engine:
 
     @staticmethod
     def _lock_top_down(tx: Transaction, arn: str) -> ExecutionRow | None:
-        """Lock an execution after the caller that chained-invoked it, if any: closing it
-        completes the caller's operation, and stopping the caller stops it, so both
-        paths take the two rows in the same order (no deadlock on PostgreSQL)."""
+        """Lock an execution after the caller that chained-invoked it, if any."""
+        Engine._lock_caller_of(tx, arn)
+        return tx.get_execution(arn)
+
+    @staticmethod
+    def _lock_caller_of(tx: Transaction, arn: str) -> None:
+        """Lock the caller that chained-invoked an execution, if any, before the
+        execution itself: closing it completes the caller's operation, and stopping the
+        caller stops it, so both paths take the two rows in the same order (no
+        deadlock on PostgreSQL)."""
         peek = tx.get_execution(arn, lock=False)
         if peek is not None and peek.parent_arn is not None:
             tx.get_execution(peek.parent_arn)
-        return tx.get_execution(arn)
 
     def _report_to_parent(self, tx: Transaction, child: ExecutionRow, now: int) -> None:
         """A chained-invoke target closed: complete the caller's CHAINED_INVOKE operation."""
@@ -598,10 +604,15 @@ class Engine:
     def complete_invocation(self, arn: str, invocation_id: str, outcome: Outcome) -> None:
         """Record how an invocation ended and decide what happens next."""
         with self._transaction() as tx:
-            row = self._lock_top_down(tx, arn)
+            self._lock_caller_of(tx, arn)
+            row, open_ops = tx.get_execution_and_open_operations(arn)
             if row is None or row.invocation_id != invocation_id:
                 return  # a late report from an invocation already timed out or stopped
             batch = Batch(tx, row, now_ms(), self._notify)
+            # Read with the execution: the EXECUTION operation (closing it) and the
+            # chained invokes to release are among them.
+            batch.open_ops = open_ops
+            batch.ops.update((op["Id"], op) for op in open_ops)
             if outcome.status == "ERROR":
                 self._apply_failure(batch, outcome.error or {"ErrorType": "Runtime.Unknown", "ErrorMessage": "invocation failed"})
             else:
@@ -632,7 +643,8 @@ class Engine:
 
     def _release_children(self, batch: Batch) -> None:
         """Let the targets of chained invokes started by the ended invocation run."""
-        for op in batch.tx.open_operations(batch.row.arn):
+        open_ops = batch.open_ops if batch.open_ops is not None else batch.tx.open_operations(batch.row.arn)
+        for op in open_ops:
             child_arn = op.get("_child")
             if op["Type"] != "CHAINED_INVOKE" or not child_arn:
                 continue

@@ -231,8 +231,8 @@ def test_the_scheduler_takes_no_write_transaction_when_nothing_is_due(db_url: st
 
 
 def test_a_batch_of_changes_is_written_and_read_back_whole_on_every_backend(db_url: str) -> None:
-    """``write_changes`` and ``get_execution_and_operations`` (one statement each on
-    PostgreSQL): operations inserted and replaced, events appended, the execution
+    """``write_changes``, ``get_execution_and_operations`` and
+    ``get_execution_and_open_operations`` (one statement each on PostgreSQL): operations inserted and replaced, events appended, the execution
     updated; a batch too large for one statement (10,000 events) is written all the same."""
     engine = Engine(open_store(db_url), SPEC)
     row, _ = engine.start_execution("Fn", None)
@@ -253,5 +253,8 @@ def test_a_batch_of_changes_is_written_and_read_back_whole_on_every_backend(db_u
         assert tx.get_execution_and_operations("arn:none", ["a"]) == (None, {})
         ids = [e["EventId"] for e in tx.events_page(row.arn, 99, 20_000, False)]
         assert ids == [*range(100, 10_100), 20_000]
-        assert [op["Status"] for op in tx.open_operations(row.arn)] == ["STARTED", "STARTED"]  # EXECUTION and b
+        open_ops = tx.open_operations(row.arn)
+        assert [op["Status"] for op in open_ops] == ["STARTED", "STARTED"]  # EXECUTION and b
+        assert tx.get_execution_and_open_operations(row.arn) == (stored_row, open_ops)
+        assert tx.get_execution_and_open_operations("arn:none") == (None, [])
     engine.store.close()

@@ -133,6 +133,10 @@ class Transaction(VersionTransaction, Protocol):
         """``get_execution`` (locked) and ``get_operations`` at once: a checkpoint's reads,
         one statement where the backend allows."""
 
+    def get_execution_and_open_operations(self, arn: str) -> tuple[ExecutionRow | None, list[dict[str, Any]]]:
+        """``get_execution`` (locked) and ``open_operations`` at once: what ending an
+        invocation reads, one statement where the backend allows."""
+
     def find_execution(self, function_name: str, name: str) -> ExecutionRow | None:
         """The execution started under this function and execution name, if any."""
 

@@ -91,6 +91,10 @@ class SqlTransaction(VersionQueries, LogsTransactionMixin, StatsTransactionMixin
         row = self.get_execution(arn)
         return row, (self.get_operations(arn, ids) if row is not None and ids else {})
 
+    def get_execution_and_open_operations(self, arn: str) -> tuple[ExecutionRow | None, list[dict[str, Any]]]:
+        row = self.get_execution(arn)
+        return row, (self.open_operations(arn) if row is not None else [])
+
     def find_execution(self, function_name: str, name: str) -> ExecutionRow | None:
         row = self._one(sql.FIND_EXECUTION + self._row_lock, (function_name, name))
         return ExecutionRow.from_row(row) if row else None

@@ -65,6 +65,13 @@ _EXECUTION_AND_OPERATIONS = (
     "(SELECT json_agg(o.body::json) FROM operations o WHERE o.arn = e.arn AND o.id = ANY(%s)) "
     "FROM executions e WHERE e.arn = %s FOR UPDATE OF e"
 )
+# Ending an invocation's reads in one statement: the execution (locked) and its open
+# operations, in creation order.
+_EXECUTION_AND_OPEN_OPERATIONS = (
+    f"SELECT {', '.join('e.' + c for c in EXECUTION_COLUMNS)}, "
+    "(SELECT json_agg(o.body::json ORDER BY o.pos) FROM operations o WHERE o.arn = e.arn AND o.terminal = 0) "
+    "FROM executions e WHERE e.arn = %s FOR UPDATE OF e"
+)
 _OPERATION_ROW = "(%s, %s, %s, %s, %s, %s)"
 _EVENT_ROW = "(%s, %s, %s)"
 # Parameters per statement stay well below the protocol's 65,535; a larger batch (a
@@ -87,6 +94,12 @@ class PgTransaction(SqlTransaction):
         if row is None:
             return None, {}
         return ExecutionRow.from_row(row[:-1]), {op["Id"]: op for op in row[-1] or ()}
+
+    def get_execution_and_open_operations(self, arn: str) -> tuple[ExecutionRow | None, list[dict[str, Any]]]:
+        row = self._cur.execute(_EXECUTION_AND_OPEN_OPERATIONS, (arn,)).fetchone()
+        if row is None:
+            return None, []
+        return ExecutionRow.from_row(row[:-1]), list(row[-1] or ())
 
     def write_changes(
         self, arn: str, operations: Sequence[tuple[dict[str, Any], int, int]],
