@@ -585,13 +585,12 @@ class Engine:
                 token = make_token(invocation_id, row.token_seq + 1)
                 timeout_ms = int(spec.timeout_s * 1000)
                 deadline = now + timeout_ms
-                page = tx.operations_page(row.arn, 0, STATE_PAGE + 1)
-                tx.update_execution(row.arn, {
+                page = tx.update_execution_and_read_operations(row.arn, {
                     "invocation_id": invocation_id, "token": token, "token_seq": row.token_seq + 1,
                     "invocation_start_ms": now, "invocation_deadline_ms": deadline, "owner": owner,
                     "lease_expires_ms": now + lease_ms if lease_ms else None,
                     "ready_ms": None, "seen_seq": row.op_seq,
-                })
+                }, STATE_PAGE + 1)
                 claimed.append(Invocation(
                     arn=row.arn, function_name=row.function_name, invocation_id=invocation_id,
                     token=token, deadline_ms=now + timeout_ms,

@@ -231,8 +231,9 @@ def test_the_scheduler_takes_no_write_transaction_when_nothing_is_due(db_url: st
 
 
 def test_a_batch_of_changes_is_written_and_read_back_whole_on_every_backend(db_url: str) -> None:
-    """``write_changes``, ``get_execution_and_operations`` and
-    ``get_execution_and_open_operations`` (one statement each on PostgreSQL): operations inserted and replaced, events appended, the execution
+    """``write_changes``, ``get_execution_and_operations``,
+    ``get_execution_and_open_operations`` and ``update_execution_and_read_operations``
+    (one statement each on PostgreSQL): operations inserted and replaced, events appended, the execution
     updated; a batch too large for one statement (10,000 events) is written all the same."""
     engine = Engine(open_store(db_url), SPEC)
     row, _ = engine.start_execution("Fn", None)
@@ -257,4 +258,7 @@ def test_a_batch_of_changes_is_written_and_read_back_whole_on_every_backend(db_u
         assert [op["Status"] for op in open_ops] == ["STARTED", "STARTED"]  # EXECUTION and b
         assert tx.get_execution_and_open_operations(row.arn) == (stored_row, open_ops)
         assert tx.get_execution_and_open_operations("arn:none") == (None, [])
+        page = tx.update_execution_and_read_operations(row.arn, {"token": "t2"}, 2)
+        assert [(pos, op["Id"]) for pos, op in page] == [(1, open_ops[0]["Id"]), (2, "a")] and page[1][1] == done
+        assert tx.get_execution(row.arn).token == "t2"  # type: ignore[union-attr]
     engine.store.close()

@@ -192,6 +192,12 @@ class Transaction(VersionTransaction, Protocol):
     def put_operation(self, arn: str, op: dict[str, Any], pos: int, seq: int) -> None:
         """Insert or replace one operation; ``pos`` orders it, ``seq`` dates its last change."""
 
+    def update_execution_and_read_operations(
+        self, arn: str, changes: dict[str, Any], limit: int
+    ) -> list[tuple[int, dict[str, Any]]]:
+        """``update_execution``, then ``operations_page(arn, 0, limit)``: what claiming an
+        execution does, one statement where the backend allows."""
+
     def operations_page(self, arn: str, after_pos: int, limit: int) -> list[tuple[int, dict[str, Any]]]:
         """Operations in creation order after position ``after_pos``."""
 

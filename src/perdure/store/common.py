@@ -221,6 +221,12 @@ class SqlTransaction(VersionQueries, LogsTransactionMixin, StatsTransactionMixin
         terminal = 1 if op["Status"] in TERMINAL_STATUSES else 0
         self._exec(sql.PUT_OPERATION, (arn, op["Id"], pos, seq, terminal, json.dumps(op)))
 
+    def update_execution_and_read_operations(
+        self, arn: str, changes: dict[str, Any], limit: int
+    ) -> list[tuple[int, dict[str, Any]]]:
+        self.update_execution(arn, changes)
+        return self.operations_page(arn, 0, limit)
+
     def operations_page(self, arn: str, after_pos: int, limit: int) -> list[tuple[int, dict[str, Any]]]:
         rows = self._exec(sql.OPERATIONS_PAGE, (arn, after_pos, limit)).fetchall()
         return [(pos, json.loads(body)) for pos, body in rows]

@@ -101,6 +101,17 @@ class PgTransaction(SqlTransaction):
             return None, []
         return ExecutionRow.from_row(row[:-1]), list(row[-1] or ())
 
+    def update_execution_and_read_operations(
+        self, arn: str, changes: dict[str, Any], limit: int
+    ) -> list[tuple[int, dict[str, Any]]]:
+        self._check_columns(changes)
+        assignments = ", ".join(f"{column} = %s" for column in changes)
+        # The UPDATE runs although nothing reads from it; the SELECT (same snapshot)
+        # reads operations, which it does not touch.
+        query = f"WITH claimed AS (UPDATE executions SET {assignments} WHERE arn = %s) " + _rewrite(sql.OPERATIONS_PAGE)
+        rows = self._cur.execute(query, [*changes.values(), arn, arn, 0, limit]).fetchall()
+        return [(pos, json.loads(body)) for pos, body in rows]
+
     def write_changes(
         self, arn: str, operations: Sequence[tuple[dict[str, Any], int, int]],
         events: Sequence[dict[str, Any]], changes: dict[str, Any],
