@@ -150,3 +150,42 @@ def test_executions_survive_a_restart_of_postgresql(pg_url: str, tmp_path: Path)
         server.stop()
     assert restarted
     print(f"PostgreSQL restarted at {restarted[0]:.1f} s; {counts}")
+
+
+def test_a_runtime_alone_on_postgresql_notifies_nobody_until_another_joins(pg_url: str) -> None:
+    """NOTIFY costs a transaction; a runtime that has heard no other on the database's
+    channel sends none (``perdure serve`` alone), and starts as soon as one says hello."""
+    from perdure.functions import FunctionSpec
+    from perdure.runtime import Runtime
+
+    functions = {"Fn": FunctionSpec(name="Fn", handler="x.y", timeout_s=30)}
+    first, second = Runtime(pg_url, functions, processes=0), Runtime(pg_url, functions, processes=0)
+    sent: list[str] = []
+    notify = first.store.notify
+    first.store.notify = lambda kind, arn: (sent.append(kind), notify(kind, arn))[1]  # type: ignore[method-assign]
+    heard: list[str] = []
+    hear = second._on_notification
+    second._on_notification = lambda kind, arn: (heard.append(kind), hear(kind, arn))[1]  # type: ignore[method-assign]
+
+    def until(check: Any) -> None:
+        deadline = time.monotonic() + 10
+        while not check():
+            assert time.monotonic() < deadline, (sent, heard)
+            time.sleep(0.01)
+
+    first.start()
+    try:
+        until(lambda: first._listening)
+        first.invoke("Fn")
+        first.invoke("Fn")
+        assert sent == ["hello"]  # the two starts were announced to nobody
+        second.start()
+        try:
+            until(lambda: first._others and second._others)  # hello, and the answer
+            first.invoke("Fn")
+            until(lambda: "ready" in heard)
+            assert sent == ["hello", "here", "ready"]
+        finally:
+            second.stop()
+    finally:
+        first.stop()

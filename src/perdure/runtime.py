@@ -128,6 +128,9 @@ class Runtime:
         self._respawn_delay = 0.0
         # None: the store cannot hear other processes (SQLite: this runtime is alone).
         self._listening: bool | None = None
+        # Whether another runtime shares the database (heard on the store's channel):
+        # until one is, notifications would reach nobody and are not sent.
+        self._others = False
         self._observers: list[Callable[[str, str, dict[str, Any]], None]] = []
         self.engine.add_listener(self._on_engine_event)
         self.keeper = VersionKeeper(self.store, self.engine.versions.cache)
@@ -278,14 +281,25 @@ class Runtime:
     def _announce(self, kind: str, arn: str, row: ExecutionRow | None = None) -> None:
         if kind == "closed":
             self._closed(arn, "closed", row)
-        self.store.notify(kind, arn)
+        if self._others:
+            self.store.notify(kind, arn)
 
     def _on_notification(self, kind: str, arn: str) -> None:
         """Another process changed an execution, or the store's notifications stopped or
         (re)started. Called on the store's listening thread."""
         if kind in ("listening", "lost"):
             self._listening = kind == "listening"
+            if self._listening:
+                # Runtimes already listening learn of this one, and answer.
+                self.store.notify("hello", "")
             self.poke()  # re-check the database: something may have been missed
+            return
+        # The store passes on only what other runtimes sent: this one is not alone.
+        # (One that joins is heard within a round trip of its start; until then a
+        # notification it missed costs it a poll, as any lost one does.)
+        self._others = True
+        if kind == "hello":
+            self.store.notify("here", "")
         elif kind == "closed":
             self._closed(arn, "closed elsewhere")
         elif kind == "ready" and self._hosts(arn) and self._free_slots() > 0:
