@@ -262,3 +262,31 @@ def test_a_batch_of_changes_is_written_and_read_back_whole_on_every_backend(db_u
         assert [(pos, op["Id"]) for pos, op in page] == [(1, open_ops[0]["Id"]), (2, "a")] and page[1][1] == done
         assert tx.get_execution(row.arn).token == "t2"  # type: ignore[union-attr]
     engine.store.close()
+
+
+def test_timer_writes_are_all_there_whatever_follows_them(db_url: str) -> None:
+    """On PostgreSQL timer writes wait to go with the batch's other writes: a read in the
+    same transaction still sees them, a transaction that ends after them commits them,
+    and a delete and a re-insert of one timer in one batch leave the new timer."""
+    from perdure.store.base import Timer
+
+    engine = Engine(open_store(db_url), SPEC)
+    arn = engine.start_execution("Fn", None)[0].arn
+    with engine.store.transaction() as tx:
+        tx.set_timer(Timer(arn, "w1", "wait", 1000))
+        assert "w1" in [t.op_id for t in tx.execution_timers(arn)]  # read after the write
+        tx.set_timer(Timer(arn, "w2", "wait", 2000))  # nothing follows: committed with COMMIT
+    with engine.store.read() as tx:
+        assert {t.op_id for t in tx.execution_timers(arn)} >= {"w1", "w2"}
+    with engine.store.transaction() as tx:
+        tx.delete_timers(arn, "w1", "wait")
+        tx.set_timer(Timer(arn, "w1", "wait", 3000))
+        tx.set_timer(Timer(arn, "w3", "retry", 4000))
+        tx.write_changes(arn, [], [], {"token": "t"})
+    with engine.store.transaction() as tx:
+        tx.delete_timers(arn, "w2")
+        tx.write_changes(arn, [], [], {"token": "u"})
+    with engine.store.read() as tx:
+        timers = {(t.op_id, t.kind): t.due_ms for t in tx.execution_timers(arn) if t.kind != "execution_timeout"}
+    assert timers == {("w1", "wait"): 3000, ("w3", "retry"): 4000}
+    engine.store.close()

@@ -59,6 +59,18 @@ def migrate(cur: Any, dialect: Dialect, where: str, up_to: int = sql.SCHEMA_VERS
     return found
 
 
+def _delete_timers(arn: str, op_id: str | None, kind: str | None) -> tuple[str, list[Any]]:
+    query = sql.DELETE_TIMERS
+    params: list[Any] = [arn]
+    if op_id is not None:
+        query += " AND op_id = ?"
+        params.append(op_id)
+    if kind is not None:
+        query += " AND kind = ?"
+        params.append(kind)
+    return query, params
+
+
 class SqlTransaction(VersionQueries, LogsTransactionMixin, StatsTransactionMixin):
     """Implements ``perdure.store.base.Transaction`` on a DB-API cursor."""
 
@@ -262,15 +274,7 @@ class SqlTransaction(VersionQueries, LogsTransactionMixin, StatsTransactionMixin
         self._exec(sql.SET_TIMER, (timer.arn, timer.op_id, timer.kind, timer.due_ms))
 
     def delete_timers(self, arn: str, op_id: str | None = None, kind: str | None = None) -> None:
-        query = sql.DELETE_TIMERS
-        params: list[Any] = [arn]
-        if op_id is not None:
-            query += " AND op_id = ?"
-            params.append(op_id)
-        if kind is not None:
-            query += " AND kind = ?"
-            params.append(kind)
-        self._exec(query, params)
+        self._exec(*_delete_timers(arn, op_id, kind))
 
     def execution_timers(self, arn: str) -> list[Timer]:
         return [Timer(*r) for r in self._exec(sql.EXECUTION_TIMERS, (arn,)).fetchall()]

@@ -27,10 +27,11 @@ from perdure.store.base import (
     EXECUTION_COLUMNS,
     ExecutionRow,
     StoreUnavailable,
+    Timer,
     Transaction,
     TransientStoreError,
 )
-from perdure.store.common import TERMINAL_STATUSES, Dialect, SqlTransaction, migrate
+from perdure.store.common import TERMINAL_STATUSES, Dialect, SqlTransaction, _delete_timers, migrate
 
 __all__ = ["PostgresStore"]
 
@@ -87,15 +88,44 @@ class PgTransaction(SqlTransaction):
     docs/architecture.md, "Where the time goes"), so a checkpoint is four statements
     (BEGIN, one read, one data-modifying CTE, COMMIT) rather than eight."""
 
+    def __init__(self, cursor: Any, dialect: Dialect) -> None:
+        super().__init__(cursor, dialect)
+        # Timer writes, whose outcome nothing reads, wait to be sent with the batch's
+        # other writes (``write_changes``), or alone before any other statement and
+        # before COMMIT: (query, params, is a delete).
+        self._deferred: list[tuple[str, list[Any], bool]] = []
+
+    def set_timer(self, timer: Timer) -> None:
+        self._deferred.append((_rewrite(sql.SET_TIMER), [timer.arn, timer.op_id, timer.kind, timer.due_ms], False))
+
+    def delete_timers(self, arn: str, op_id: str | None = None, kind: str | None = None) -> None:
+        query, params = _delete_timers(arn, op_id, kind)
+        self._deferred.append((_rewrite(query), params, True))
+
+    def flush_deferred(self) -> None:
+        """Send the timer writes waiting (in order, each alone)."""
+        deferred, self._deferred = self._deferred, []
+        for query, params, _ in deferred:
+            self._cur.execute(query, params)
+
+    def _exec(self, query: str, params: Sequence[Any] = ()) -> Any:
+        if self._deferred:
+            self.flush_deferred()
+        return super()._exec(query, params)
+
     def get_execution_and_operations(
         self, arn: str, ids: Sequence[str]
     ) -> tuple[ExecutionRow | None, dict[str, dict[str, Any]]]:
+        if self._deferred:
+            self.flush_deferred()
         row = self._cur.execute(_EXECUTION_AND_OPERATIONS, (list(ids), arn)).fetchone()
         if row is None:
             return None, {}
         return ExecutionRow.from_row(row[:-1]), {op["Id"]: op for op in row[-1] or ()}
 
     def get_execution_and_open_operations(self, arn: str) -> tuple[ExecutionRow | None, list[dict[str, Any]]]:
+        if self._deferred:
+            self.flush_deferred()
         row = self._cur.execute(_EXECUTION_AND_OPEN_OPERATIONS, (arn,)).fetchone()
         if row is None:
             return None, []
@@ -104,6 +134,8 @@ class PgTransaction(SqlTransaction):
     def update_execution_and_read_operations(
         self, arn: str, changes: dict[str, Any], limit: int
     ) -> list[tuple[int, dict[str, Any]]]:
+        if self._deferred:
+            self.flush_deferred()
         self._check_columns(changes)
         assignments = ", ".join(f"{column} = %s" for column in changes)
         # The UPDATE runs although nothing reads from it; the SELECT (same snapshot)
@@ -116,10 +148,16 @@ class PgTransaction(SqlTransaction):
         self, arn: str, operations: Sequence[tuple[dict[str, Any], int, int]],
         events: Sequence[dict[str, Any]], changes: dict[str, Any],
     ) -> None:
+        inserts = [tuple(params[:3]) for _, params, delete in self._deferred if not delete]
+        if len(set(inserts)) < len(inserts) or len(inserts) not in (0, len(self._deferred)):
+            # Two writes of one statement must not meet on a row (an insert with a
+            # delete, or two inserts of one timer): these go one by one.
+            self.flush_deferred()
         if 6 * len(operations) + 3 * len(events) + len(changes) > _MAX_PARAMS:
-            super().write_changes(arn, operations, events, changes)
+            super().write_changes(arn, operations, events, changes)  # flushes the deferred first
             return
-        statements: list[tuple[str, list[Any]]] = []
+        statements: list[tuple[str, list[Any]]] = [(query, params) for query, params, _ in self._deferred]
+        self._deferred = []
         if operations:
             params: list[Any] = []
             for op, pos, seq in operations:
@@ -139,6 +177,7 @@ class PgTransaction(SqlTransaction):
             return
         # Data-modifying CTEs: every part runs, in this order's snapshot; they touch
         # different tables, so none has to see another's rows.
+        # (The timer writes too: timers are only read while their execution is locked.)
         *first, (last, last_params) = statements
         query = "".join(f"{'WITH' if i == 0 else ','} w{i} AS ({q}) " for i, (q, _) in enumerate(first)) + last
         self._cur.execute(query, [p for _, ps in first for p in ps] + last_params)
@@ -184,7 +223,9 @@ class PostgresStore:
         conn = self._begin()
         try:
             try:
-                yield PgTransaction(conn.cursor(), DIALECT)
+                tx = PgTransaction(conn.cursor(), DIALECT)
+                yield tx
+                tx.flush_deferred()
             except BaseException:
                 _rollback(conn)
                 raise
