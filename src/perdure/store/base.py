@@ -310,10 +310,11 @@ class Store(Protocol):
         deadlock: the caller may try again later."""
 
     def read(self) -> AbstractContextManager[Transaction]:
-        """A transaction that only reads (a consistent snapshot). It does not wait for,
-        or hold up, writers: on SQLite it takes no write lock, which most of the API's
-        and the scheduler's transactions would otherwise queue for. Writing in it is
-        an error."""
+        """A transaction that only reads: on SQLite all its statements see one snapshot;
+        on PostgreSQL (READ COMMITTED, as its write transactions) each sees what was
+        committed when it began. It does not wait for, or hold up, writers: on SQLite it
+        takes no write lock, which most of the API's and the scheduler's transactions
+        would otherwise queue for. Writing in it is an error."""
 
     def notify(self, kind: str, arn: str) -> None:
         """Tell other processes that an execution became ``ready`` or ``closed``
