@@ -204,6 +204,12 @@ def test_a_read_transaction_sees_commits_and_refuses_writes(db_url: str) -> None
         assert found is not None and found.status == "RUNNING"
     with pytest.raises(Exception, match=r"(?i)read.?only"), engine.store.read() as tx:
         tx.update_execution(row.arn, {"status": "FAILED"})
+    from perdure.store.base import Timer
+
+    with pytest.raises(Exception, match=r"(?i)read.?only"), engine.store.read() as tx:
+        tx.set_timer(Timer(row.arn, "w", "wait", 1))  # held back on PostgreSQL: refused all the same
+    with engine.store.read() as tx:
+        assert "w" not in [t.op_id for t in tx.execution_timers(row.arn)]  # nothing was written
     assert engine.get_execution(row.arn).status == "RUNNING"  # nothing was written
     engine.store.close()
 

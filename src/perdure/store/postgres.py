@@ -251,7 +251,9 @@ class PostgresStore:
         # refuses anything but a plain SELECT instead.
         cursor = _ReadCursor(self)
         try:
-            yield PgTransaction(cursor, DIALECT)
+            tx = PgTransaction(cursor, DIALECT)
+            yield tx
+            tx.flush_deferred()  # a timer written by mistake: refused, as any write
         except _TRANSIENT as exc:
             raise TransientStoreError(f"{self._where}: {_first_line(exc)}") from exc
         finally:
