@@ -60,15 +60,9 @@ def migrate(cur: Any, dialect: Dialect, where: str, up_to: int = sql.SCHEMA_VERS
 
 
 def _delete_timers(arn: str, op_id: str | None, kind: str | None) -> tuple[str, list[Any]]:
-    query = sql.DELETE_TIMERS
-    params: list[Any] = [arn]
-    if op_id is not None:
-        query += " AND op_id = ?"
-        params.append(op_id)
-    if kind is not None:
-        query += " AND kind = ?"
-        params.append(kind)
-    return query, params
+    """The DELETE of an execution's timers (of one operation, of one kind, when given)."""
+    given = [(column, value) for column, value in (("op_id", op_id), ("kind", kind)) if value is not None]
+    return sql.DELETE_TIMERS + "".join(f" AND {column} = ?" for column, _ in given), [arn, *(v for _, v in given)]
 
 
 class SqlTransaction(VersionQueries, LogsTransactionMixin, StatsTransactionMixin):
