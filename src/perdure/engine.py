@@ -18,6 +18,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
+from perdure import pausing
 from perdure import transitions as tr
 from perdure.arns import DEFAULT_ACCOUNT, DEFAULT_REGION, function_arn
 from perdure.batch import OPEN, Batch, Listener, issued_to, make_token
@@ -317,75 +318,13 @@ class Engine:
         batch.flush()
 
     def pause_execution(self, arn: str, reason: str | None, timeout_paused: bool = True) -> None:
-        """Stop invoking an execution; its waits and callbacks keep completing. With an
-        invocation in progress it is PAUSING until that invocation's next checkpoint."""
-        with self._transaction() as tx:
-            row = tx.get_execution(arn)
-            if row is None:
-                raise ResourceNotFound(f"Durable execution not found: {arn}")
-            if row.status in ("PAUSING", "PAUSED"):
-                return  # already asked: pausing again changes nothing
-            if row.status != "RUNNING":
-                raise ResourceConflict(f"Durable execution {arn} is {row.status}; only a running execution can be paused")
-            now = now_ms()
-            previous = json.loads(row.pause or "{}")
-            pause: dict[str, Any] = {
-                "requested_ms": now, "reason": reason, "timeout_paused": timeout_paused,
-                "extension_ms": previous.get("extension_ms", 0),
-            }
-            batch = Batch(tx, row, now, self._notify)
-            batch.set(pause=json.dumps(pause), status="PAUSING")
-            if row.invocation_id is None:
-                self._enter_paused(batch)
-            batch.flush()
-
-    def _settle_pause(self, batch: Batch) -> None:
-        if batch.row.status == "PAUSING":
-            self._enter_paused(batch)
-
-    def _enter_paused(self, batch: Batch) -> None:
-        row = batch.row
-        pause = json.loads(row.pause or "{}")
-        if pause.get("interrupted"):
-            batch.wake()  # invoke again on resume: the pause cut an invocation short
-        if pause.get("timeout_paused") and row.timeout_s:
-            batch.tx.delete_timers(row.arn, row.arn.rsplit("/", 1)[-1], "execution_timeout")
-        details: dict[str, Any] = {
-            "PauseRequestTimestamp": pause.get("requested_ms", batch.now),
-            "ExecutionTimeoutPaused": bool(pause.get("timeout_paused")),
-        }
-        if pause.get("reason"):
-            details["Reason"] = payload(pause["reason"])
-        batch.set(status="PAUSED")
-        batch.event("ExecutionPaused", None, details)
+        """Stop invoking an execution; its waits and callbacks keep completing
+        (``perdure.pausing``)."""
+        pausing.pause(self, arn, reason, timeout_paused)
 
     def resume_execution(self, arn: str, reason: str | None) -> None:
-        """Invoke a paused execution again if anything happened meanwhile (or cancel a
-        pause that has not taken effect yet)."""
-        with self._transaction() as tx:
-            row = tx.get_execution(arn)
-            if row is None:
-                raise ResourceNotFound(f"Durable execution not found: {arn}")
-            if row.status not in ("PAUSING", "PAUSED"):
-                raise ResourceConflict(f"Durable execution {arn} is {row.status}, not paused")
-            now = now_ms()
-            batch = Batch(tx, row, now, self._notify)
-            pause = json.loads(row.pause or "{}")
-            if row.status == "PAUSED":
-                details: dict[str, Any] = {"ResumeRequestTimestamp": now}
-                if reason:
-                    details["Reason"] = payload(reason)
-                batch.event("ExecutionResumed", None, details)
-                if pause.get("timeout_paused") and row.timeout_s:
-                    extension = pause.get("extension_ms", 0) + now - pause.get("requested_ms", now)
-                    due = min(row.start_ms + row.timeout_s * 1000 + extension, row.start_ms + MAX_EXECUTION_TIMEOUT_S * 1000)
-                    pause["extension_ms"] = extension
-                    tx.set_timer(Timer(arn, arn.rsplit("/", 1)[-1], "execution_timeout", due))
-            # Keep only what outlives the pause: how far the execution timeout moved.
-            batch.set(status="RUNNING", pause=json.dumps({"extension_ms": pause.get("extension_ms", 0)}))
-            if row.ready_ms is not None:
-                self._notify("ready", arn)
-            batch.flush()
+        """Invoke a paused execution again if anything happened meanwhile (``perdure.pausing``)."""
+        pausing.resume(self, arn, reason)
 
     def delete_execution(self, arn: str) -> int:
         """Delete a closed execution and everything recorded about it."""
@@ -625,7 +564,7 @@ class Engine:
                     self._finish(batch, "FAILED", error=outcome.error or {})
                 else:
                     batch.set(failures=0)
-            self._settle_pause(batch)
+            pausing.settle(batch)
             batch.flush()
 
     def _record_invocation_end(self, batch: Batch, error: dict[str, Any] | None) -> None:
@@ -750,7 +689,7 @@ class Engine:
                     "ErrorType": "Runtime.ExitError",
                     "ErrorMessage": f"RequestId: {row.invocation_id} Error: the process running it ({row.owner}) exited",
                 })
-                self._settle_pause(batch)
+                pausing.settle(batch)
                 batch.flush()
                 recovered += 1
         return recovered
