@@ -82,7 +82,7 @@ def run_perdure(engine: Engine, worker: Worker, spec: FunctionSpec, steps: int) 
     row, _ = engine.start_execution(spec.name, json.dumps({"steps": steps}))
     [invocation] = engine.claim([spec.name], 1, "bench")
     outcome = worker._invoke(invocation, spec)
-    engine.complete_invocation(invocation.arn, invocation.invocation_id, outcome)
+    engine.complete_invocation(invocation.arn, invocation.invocation_id, outcome, invocation=invocation)
     elapsed = time.perf_counter() - started
     final = engine.get_execution(row.arn)
     assert final.status == "SUCCEEDED" and final.result == str(sum(range(steps))), final

@@ -128,3 +128,22 @@ def test_wait_survives_a_new_engine_on_the_same_database(db_url: str) -> None:
     second.fire_due()
     assert [i.arn for i in second.claim(None, 1, "w")] == [row.arn]
     second.store.close()
+
+
+def test_a_chained_invoke_target_knows_its_caller_and_completes_the_callers_operation(engine: Engine) -> None:
+    """A claimed invocation carries the execution that chained-invoked it (it never
+    changes), so ending it locks the caller first without reading the execution first."""
+    parent, _ = engine.start_execution("Fn", None)
+    [inv] = engine.claim(None, 1, "w")
+    assert inv.caller is None
+    invoke = {"Id": "i1", "Type": "CHAINED_INVOKE", "Action": "START", "Name": "child",
+              "Payload": '"x"', "ChainedInvokeOptions": {"FunctionName": "Fn"}}
+    engine.checkpoint(parent.arn, inv.token, [invoke], None)
+    engine.complete_invocation(parent.arn, inv.invocation_id, Outcome("PENDING"), invocation=inv)
+    [child] = engine.claim(None, 1, "w")
+    assert child.arn != parent.arn and child.caller == parent.arn
+    engine.complete_invocation(child.arn, child.invocation_id, Outcome("SUCCEEDED", result='"y"'), invocation=child)
+    assert engine.get_execution(child.arn).status == "SUCCEEDED"
+    assert "ChainedInvokeSucceeded" in _events(engine, parent.arn)
+    [again] = engine.claim(None, 1, "w")  # the caller runs again to take the result
+    assert again.arn == parent.arn

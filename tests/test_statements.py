@@ -26,11 +26,11 @@ from perdure.worker import Worker
 HANDLERS = Path(__file__).parent / "handlers"
 # Statements per transaction besides BEGIN and COMMIT, per backend: measured on SQLite
 # start 5, claim 3, checkpoint 5 (one step's START and SUCCEED, batched by the SDK),
-# end 7; on PostgreSQL, where a checkpoint's reads are one statement and its writes one
-# more (perdure.store.postgres.PgTransaction), 3, 2, 2 and 3. No room for a loop.
+# end 6; on PostgreSQL, where a checkpoint's reads are one statement and its writes one
+# more (perdure.store.postgres.PgTransaction), 3, 2, 2 and 2. No room for a loop.
 BUDGETS = {
-    "sqlite": {"start": 5, "claim": 3, "checkpoint": 5, "complete": 7},
-    "postgres": {"start": 3, "claim": 2, "checkpoint": 2, "complete": 3},
+    "sqlite": {"start": 5, "claim": 3, "checkpoint": 5, "complete": 6},
+    "postgres": {"start": 3, "claim": 2, "checkpoint": 2, "complete": 2},
 }
 
 
@@ -101,7 +101,7 @@ def _run(engine: Engine, worker: Worker, meter: Meter, steps: int) -> None:
     meter.phase = "checkpoint"
     outcome = worker._invoke(invocation, spec)
     meter.phase = "complete"
-    engine.complete_invocation(invocation.arn, invocation.invocation_id, outcome)
+    engine.complete_invocation(invocation.arn, invocation.invocation_id, outcome, invocation=invocation)
     meter.phase = ""
     assert engine.get_execution(row.arn).result == str(sum(range(steps)))
 

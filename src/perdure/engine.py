@@ -72,6 +72,8 @@ class Invocation:
     operations: list[dict[str, Any]]
     next_marker: str
     version: int | None = None  # the function version the execution is pinned to
+    caller: str | None = None  # the execution that chained-invoked this one, if any
+
 
     def event(self) -> dict[str, Any]:
         return {
@@ -535,14 +537,21 @@ class Engine:
                     token=token, deadline_ms=now + timeout_ms,
                     operations=[tr.public(op) for _, op in page[:STATE_PAGE]],
                     next_marker=str(page[STATE_PAGE - 1][0]) if len(page) > STATE_PAGE else "",
-                    version=row.version,
+                    version=row.version, caller=row.parent_arn,
                 ))
         return claimed
 
-    def complete_invocation(self, arn: str, invocation_id: str, outcome: Outcome) -> None:
-        """Record how an invocation ended and decide what happens next."""
+    def complete_invocation(
+        self, arn: str, invocation_id: str, outcome: Outcome, *, invocation: Invocation | None = None
+    ) -> None:
+        """Record how an invocation ended and decide what happens next. Given the
+        ``invocation`` (a worker has it), its caller is known without a read: an
+        execution's caller never changes."""
         with self._transaction() as tx:
-            self._lock_caller_of(tx, arn)
+            if invocation is None:
+                self._lock_caller_of(tx, arn)
+            elif invocation.caller is not None:
+                tx.get_execution(invocation.caller)  # the caller first, as everywhere
             row, open_ops = tx.get_execution_and_open_operations(arn)
             if row is None or row.invocation_id != invocation_id:
                 return  # a late report from an invocation already timed out or stopped

@@ -167,13 +167,13 @@ class Worker:
                 self.logs.flush(invocation.arn)  # its lines are stored before its end is
             for delay in COMPLETE_RETRY_DELAYS_S:  # the database may be restarting
                 try:
-                    self.engine.complete_invocation(invocation.arn, invocation.invocation_id, outcome)
+                    self.engine.complete_invocation(invocation.arn, invocation.invocation_id, outcome, invocation=invocation)
                     break
                 except TransientStoreError as exc:
                     log.warning("recording the end of invocation %s failed (%s); retrying", invocation.invocation_id, exc)
                     time.sleep(delay)
             else:
-                self.engine.complete_invocation(invocation.arn, invocation.invocation_id, outcome)
+                self.engine.complete_invocation(invocation.arn, invocation.invocation_id, outcome, invocation=invocation)
         except Exception:  # the database failed: the invocation's lease runs out, it is re-run
             log.exception("could not record the end of invocation %s", invocation.invocation_id)
         finally:
