@@ -74,7 +74,6 @@ _EXECUTION_AND_OPEN_OPERATIONS = (
     "FROM executions e WHERE e.arn = %s FOR UPDATE OF e"
 )
 _OPERATION_ROW = "(%s, %s, %s, %s, %s, %s)"
-_EVENT_ROW = "(%s, %s, %s)"
 # Parameters per statement stay well below the protocol's 65,535; a larger batch (a
 # checkpoint of hundreds of updates) is written statement by statement.
 _MAX_PARAMS = 30000
@@ -167,8 +166,7 @@ class PgTransaction(SqlTransaction):
             statements.append((sql.PUT_OPERATION.replace("VALUES (?, ?, ?, ?, ?, ?)", f"VALUES {rows}"), params))
         if events:
             params = [value for e in events for value in (arn, e["EventId"], json.dumps(e))]
-            rows = ", ".join([_EVENT_ROW] * len(events))
-            statements.append((f"INSERT INTO events (arn, event_id, body) VALUES {rows}", params))
+            statements.append((_rewrite(sql.append_events(len(events))), params))
         if changes:
             self._check_columns(changes)
             assignments = ", ".join(f"{column} = %s" for column in changes)
