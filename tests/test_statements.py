@@ -24,10 +24,10 @@ from perdure.store.common import SqlTransaction
 from perdure.worker import Worker
 
 HANDLERS = Path(__file__).parent / "handlers"
-# Statements per transaction besides BEGIN and COMMIT, per backend: measured on SQLite
-# start 5, claim 3, checkpoint 5 (one step's START and SUCCEED, batched by the SDK),
-# end 6; on PostgreSQL, where a checkpoint's reads are one statement and its writes one
-# more (perdure.store.postgres.PgTransaction), 3, 2, 2 and 2. No room for a loop.
+# Statements per transaction besides BEGIN and COMMIT, per backend, as measured (fewer
+# on PostgreSQL, where a transaction's reads are one statement and its writes one more:
+# perdure.store.postgres.PgTransaction). A checkpoint is one step's START and SUCCEED,
+# batched by the SDK. No room for a loop.
 BUDGETS = {
     "sqlite": {"start": 5, "claim": 3, "checkpoint": 5, "complete": 6},
     "postgres": {"start": 3, "claim": 2, "checkpoint": 2, "complete": 2},

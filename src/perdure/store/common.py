@@ -65,6 +65,14 @@ def _delete_timers(arn: str, op_id: str | None, kind: str | None) -> tuple[str, 
     return sql.DELETE_TIMERS + "".join(f" AND {column} = ?" for column, _ in given), [arn, *(v for _, v in given)]
 
 
+def _assignments(changes: dict[str, Any]) -> str:
+    """``column = ?, ...`` for an UPDATE of executions; refuses unknown columns."""
+    unknown = set(changes) - set(EXECUTION_COLUMNS)
+    if unknown:
+        raise KeyError(f"unknown execution columns {sorted(unknown)}")
+    return ", ".join(f"{column} = ?" for column in changes)
+
+
 class SqlTransaction(VersionQueries, LogsTransactionMixin, StatsTransactionMixin):
     """Implements ``perdure.store.base.Transaction`` on a DB-API cursor."""
 
@@ -111,15 +119,7 @@ class SqlTransaction(VersionQueries, LogsTransactionMixin, StatsTransactionMixin
     def update_execution(self, arn: str, changes: dict[str, Any]) -> None:
         if not changes:
             return
-        self._check_columns(changes)
-        assignments = ", ".join(f"{column} = ?" for column in changes)
-        self._exec(f"UPDATE executions SET {assignments} WHERE arn = ?", (*changes.values(), arn))
-
-    @staticmethod
-    def _check_columns(changes: dict[str, Any]) -> None:
-        unknown = set(changes) - set(EXECUTION_COLUMNS)
-        if unknown:
-            raise KeyError(f"unknown execution columns {sorted(unknown)}")
+        self._exec(f"UPDATE executions SET {_assignments(changes)} WHERE arn = ?", (*changes.values(), arn))
 
     def delete_execution(self, arn: str) -> None:
         self._one(sql.GET_EXECUTION + self._row_lock, (arn,))  # the execution first, as everywhere

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -31,11 +31,20 @@ from perdure.store.base import (
     Transaction,
     TransientStoreError,
 )
-from perdure.store.common import TERMINAL_STATUSES, Dialect, SqlTransaction, _delete_timers, migrate
+from perdure.store.common import (
+    TERMINAL_STATUSES,
+    Dialect,
+    SqlTransaction,
+    _assignments,
+    _delete_timers,
+    migrate,
+)
 
 __all__ = ["PostgresStore"]
 
 log = logging.getLogger("perdure.store.postgres")
+
+_T = TypeVar("_T")
 
 CONNECT_TIMEOUT_S = 5
 POOL_MAX = 8  # connections per process; a process's threads share them
@@ -59,21 +68,20 @@ _TRANSIENT = (
 )
 
 
-# A checkpoint's two reads in one statement: the execution (locked) and, as one JSON
-# array, the operations it names.
-_EXECUTION_AND_OPERATIONS = (
-    f"SELECT {', '.join('e.' + c for c in EXECUTION_COLUMNS)}, "
-    "(SELECT json_agg(o.body::json) FROM operations o WHERE o.arn = e.arn AND o.id = ANY(%s)) "
-    "FROM executions e WHERE e.arn = %s FOR UPDATE OF e"
-)
-# Ending an invocation's reads in one statement: the execution (locked) and its open
-# operations, in creation order.
-_EXECUTION_AND_OPEN_OPERATIONS = (
-    f"SELECT {', '.join('e.' + c for c in EXECUTION_COLUMNS)}, "
-    "(SELECT json_agg(o.body::json ORDER BY o.pos) FROM operations o WHERE o.arn = e.arn AND o.terminal = 0) "
-    "FROM executions e WHERE e.arn = %s FOR UPDATE OF e"
-)
-_OPERATION_ROW = "(%s, %s, %s, %s, %s, %s)"
+
+
+def _execution_with(operations: str) -> str:
+    """The execution (locked) and, as one JSON array, its operations matching
+    ``operations``: a transaction's reads in one statement."""
+    return (
+        f"SELECT {', '.join('e.' + c for c in EXECUTION_COLUMNS)}, "
+        f"(SELECT json_agg(o.body::json ORDER BY o.pos) FROM operations o WHERE o.arn = e.arn AND {operations}) "
+        "FROM executions e WHERE e.arn = %s FOR UPDATE OF e"
+    )
+
+
+_EXECUTION_AND_OPERATIONS = _execution_with("o.id = ANY(%s)")  # a checkpoint's
+_EXECUTION_AND_OPEN_OPERATIONS = _execution_with("o.terminal = 0")  # an invocation's end
 # Parameters per statement stay well below the protocol's 65,535; a larger batch (a
 # checkpoint of hundreds of updates) is written statement by statement.
 _MAX_PARAMS = 30000
@@ -107,25 +115,27 @@ class PgTransaction(SqlTransaction):
         for query, params, _ in deferred:
             self._cur.execute(query, params)
 
-    def _exec(self, query: str, params: Sequence[Any] = ()) -> Any:
+    def _flushed(self) -> Any:
+        """The cursor, once the timer writes held back are sent (before any statement
+        that is not written with them)."""
         if self._deferred:
             self.flush_deferred()
+        return self._cur
+
+    def _exec(self, query: str, params: Sequence[Any] = ()) -> Any:
+        self._flushed()
         return super()._exec(query, params)
 
     def get_execution_and_operations(
         self, arn: str, ids: Sequence[str]
     ) -> tuple[ExecutionRow | None, dict[str, dict[str, Any]]]:
-        if self._deferred:
-            self.flush_deferred()
-        row = self._cur.execute(_EXECUTION_AND_OPERATIONS, (list(ids), arn)).fetchone()
+        row = self._flushed().execute(_EXECUTION_AND_OPERATIONS, (list(ids), arn)).fetchone()
         if row is None:
             return None, {}
         return ExecutionRow.from_row(row[:-1]), {op["Id"]: op for op in row[-1] or ()}
 
     def get_execution_and_open_operations(self, arn: str) -> tuple[ExecutionRow | None, list[dict[str, Any]]]:
-        if self._deferred:
-            self.flush_deferred()
-        row = self._cur.execute(_EXECUTION_AND_OPEN_OPERATIONS, (arn,)).fetchone()
+        row = self._flushed().execute(_EXECUTION_AND_OPEN_OPERATIONS, (arn,)).fetchone()
         if row is None:
             return None, []
         return ExecutionRow.from_row(row[:-1]), list(row[-1] or ())
@@ -133,14 +143,10 @@ class PgTransaction(SqlTransaction):
     def update_execution_and_read_operations(
         self, arn: str, changes: dict[str, Any], limit: int
     ) -> list[tuple[int, dict[str, Any]]]:
-        if self._deferred:
-            self.flush_deferred()
-        self._check_columns(changes)
-        assignments = ", ".join(f"{column} = %s" for column in changes)
         # The UPDATE runs although nothing reads from it; the SELECT (same snapshot)
         # reads operations, which it does not touch.
-        query = f"WITH claimed AS (UPDATE executions SET {assignments} WHERE arn = %s) " + _rewrite(sql.OPERATIONS_PAGE)
-        rows = self._cur.execute(query, [*changes.values(), arn, arn, 0, limit]).fetchall()
+        query = _rewrite(f"WITH claimed AS (UPDATE executions SET {_assignments(changes)} WHERE arn = ?) " + sql.OPERATIONS_PAGE)
+        rows = self._flushed().execute(query, [*changes.values(), arn, arn, 0, limit]).fetchall()
         return [(pos, json.loads(body)) for pos, body in rows]
 
     def write_changes(
@@ -162,15 +168,12 @@ class PgTransaction(SqlTransaction):
             for op, pos, seq in operations:
                 terminal = 1 if op["Status"] in TERMINAL_STATUSES else 0
                 params += [arn, op["Id"], pos, seq, terminal, json.dumps(op)]
-            rows = ", ".join([_OPERATION_ROW] * len(operations))
-            statements.append((sql.PUT_OPERATION.replace("VALUES (?, ?, ?, ?, ?, ?)", f"VALUES {rows}"), params))
+            statements.append((_rewrite(sql.put_operations(len(operations))), params))
         if events:
             params = [value for e in events for value in (arn, e["EventId"], json.dumps(e))]
             statements.append((_rewrite(sql.append_events(len(events))), params))
         if changes:
-            self._check_columns(changes)
-            assignments = ", ".join(f"{column} = %s" for column in changes)
-            statements.append((f"UPDATE executions SET {assignments} WHERE arn = %s", [*changes.values(), arn]))
+            statements.append((_rewrite(f"UPDATE executions SET {_assignments(changes)} WHERE arn = ?"), [*changes.values(), arn]))
         if not statements:
             return
         # Data-modifying CTEs: every part runs, in this order's snapshot; they touch
@@ -258,23 +261,31 @@ class PostgresStore:
             cursor.close()
 
     def _begin(self) -> psycopg.Connection[Any]:
-        """A pooled connection inside BEGIN. A connection that fails here has done nothing,
-        so after the first failure the pool's idle connections are checked (after a
-        restart of the server they are all dead) and BEGIN is tried once more."""
+        """A pooled connection inside BEGIN."""
+        conn, _ = self._connect_and(lambda conn: conn.execute("BEGIN"))
+        return conn
+
+    def _connect_and(self, first: Callable[[psycopg.Connection[Any]], _T]) -> tuple[psycopg.Connection[Any], _T]:
+        """A pooled connection, and what ``first`` (its first statement) returned. A
+        connection that fails there has done nothing, so after the first failure the
+        pool's idle connections are checked (after a restart of the server they are all
+        dead) and ``first`` is tried once more on a fresh one."""
         for attempt in (1, 2):
             try:
                 conn = self._pool.getconn()
             except PoolTimeout as exc:
                 raise StoreUnavailable(f"no connection to {self._where} within {POOL_WAIT_S:.0f} s") from exc
             try:
-                conn.execute("BEGIN")
-                return conn
+                return conn, first(conn)
             except psycopg.OperationalError as exc:
                 self._pool.putconn(conn)  # broken: the pool drops it
                 if attempt == 2:
                     raise StoreUnavailable(f"{self._where} is unavailable: {_first_line(exc)}") from exc
                 log.warning("connection to %s lost (%s); reconnecting", self._where, _first_line(exc))
                 self._pool.check()
+            except BaseException:
+                self._pool.putconn(conn)
+                raise
         raise AssertionError("unreachable")
 
     # -- notifications ---------------------------------------------------------------
@@ -346,9 +357,8 @@ class PostgresStore:
 
 class _ReadCursor:
     """The cursor of ``PostgresStore.read``: plain SELECTs in autocommit, on a pooled
-    connection taken at the first one. As ``_begin`` does for BEGIN, a first statement
-    that finds its connection dead (the server restarted) has the pool's idle
-    connections checked and is tried once more on a fresh one."""
+    connection taken at the first one (which, as BEGIN does for a transaction, is
+    tried once more on a fresh connection when the first one turns out dead)."""
 
     def __init__(self, store: PostgresStore) -> None:
         self._store = store
@@ -361,27 +371,9 @@ class _ReadCursor:
             raise pg_errors.ReadOnlySqlTransaction(f"cannot run {query.split()[0]} in a read-only transaction")
         if self._cur is not None:
             return self._cur.execute(query, params)
-        pool, where = self._store._pool, self._store._where
-        for attempt in (1, 2):
-            try:
-                conn = pool.getconn()
-            except PoolTimeout as exc:
-                raise StoreUnavailable(f"no connection to {where} within {POOL_WAIT_S:.0f} s") from exc
-            try:
-                cur = conn.cursor().execute(query, params)
-            except psycopg.OperationalError as exc:
-                pool.putconn(conn)  # broken: the pool drops it
-                if attempt == 2:
-                    raise StoreUnavailable(f"{where} is unavailable: {_first_line(exc)}") from exc
-                log.warning("connection to %s lost (%s); reconnecting", where, _first_line(exc))
-                pool.check()
-                continue
-            except BaseException:
-                pool.putconn(conn)
-                raise
-            self._conn, self._cur = conn, cur
-            return cur
-        raise AssertionError("unreachable")
+        self._conn, cur = self._store._connect_and(lambda conn: conn.cursor().execute(query, params))
+        self._cur = cur
+        return cur
 
     def close(self) -> None:
         if self._conn is not None:

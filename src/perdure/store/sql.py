@@ -74,14 +74,23 @@ COUNT_EXECUTIONS = (
 )
 
 GET_OPERATIONS = "SELECT id, body FROM operations WHERE arn = ? AND id IN ({marks})"
-PUT_OPERATION = (
-    "INSERT INTO operations (arn, id, pos, seq, terminal, body) VALUES (?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT (arn, id) DO UPDATE SET seq = excluded.seq, terminal = excluded.terminal, "
-    "body = excluded.body"
-)
+
+
+@cache
+def put_operations(rows: int) -> str:
+    """Insert or replace ``rows`` operations in one statement."""
+    return (
+        "INSERT INTO operations (arn, id, pos, seq, terminal, body) VALUES "
+        + ", ".join(["(?, ?, ?, ?, ?, ?)"] * rows)
+        + " ON CONFLICT (arn, id) DO UPDATE SET seq = excluded.seq, terminal = excluded.terminal, body = excluded.body"
+    )
+
+
+PUT_OPERATION = put_operations(1)
 OPERATIONS_PAGE = "SELECT pos, body FROM operations WHERE arn = ? AND pos > ? ORDER BY pos LIMIT ?"
 OPERATIONS_SINCE = "SELECT body FROM operations WHERE arn = ? AND seq > ? ORDER BY pos"
 OPEN_OPERATIONS = "SELECT body FROM operations WHERE arn = ? AND terminal = 0 ORDER BY pos"
+
 
 @cache
 def append_events(rows: int) -> str:

@@ -22,9 +22,9 @@ __all__ = ["SQLiteStore", "SchemaError"]
 
 log = logging.getLogger("perdure.store.sqlite")
 
-AUTOCHECKPOINT_PAGES = 20000
+AUTOCHECKPOINT_PAGES = 20000  # about 80 MB of WAL
 MAX_GROUP = 16  # write transactions of a process committed together, at most
-ORPHAN_CHECK_S = 0.05  # how often a member of an open group checks it was not abandoned  # about 80 MB of WAL
+ORPHAN_CHECK_S = 0.05  # how often a member of an open group checks it was not abandoned
 MAX_IDLE_CONNECTIONS = 64
 BUSY_TIMEOUT_S = 30.0
 DIALECT = Dialect(rewrite=lambda query: query, without_rowid=" WITHOUT ROWID")
