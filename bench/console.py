@@ -22,9 +22,9 @@ from urllib.parse import quote
 import uvicorn
 
 from perdure.console import Console
-from perdure.engine import Engine
-from perdure.functions import FunctionSpec
-from perdure.runtime import Runtime
+from perdure.core.engine import Engine
+from perdure.deploy.functions import FunctionSpec
+from perdure.run.runtime import Runtime
 from perdure.store import open_store
 
 HERE = Path(__file__).resolve().parent

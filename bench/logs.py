@@ -16,9 +16,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from perdure.functions import FunctionSpec
+from perdure.deploy.functions import FunctionSpec
 from perdure.logs.reader import execution_rows
-from perdure.runtime import Runtime
+from perdure.run.runtime import Runtime
 
 HERE = Path(__file__).resolve().parent
 TARGET = 1.10

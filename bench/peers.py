@@ -74,8 +74,8 @@ def _poll(check: Callable[[], bool], timeout: float = 60.0, every: float = 0.002
 def perdure_embedded(tmp: Path, args: argparse.Namespace) -> dict[str, Workload]:
     from pgfleet import write_template
 
-    from perdure.runtime import Runtime
-    from perdure.template import load_template
+    from perdure.deploy.template import load_template
+    from perdure.run.runtime import Runtime
 
     sizing = {"threads": args.threads} if args.threads else {}
     runtime = Runtime(f"sqlite:///{tmp}/embedded.db", load_template(write_template(tmp)), **sizing)

@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from perdure.engine import Engine
-from perdure.functions import FunctionSpec
-from perdure.runtime import Runtime
+from perdure.core.engine import Engine
+from perdure.deploy.functions import FunctionSpec
+from perdure.run.runtime import Runtime
 
 HERE = Path(__file__).resolve().parent
 

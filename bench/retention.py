@@ -24,9 +24,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from perdure.arns import function_arn  # noqa: E402
-from perdure.functions import FunctionSpec  # noqa: E402
-from perdure.runtime import Runtime  # noqa: E402
+from perdure.deploy.arns import function_arn  # noqa: E402
+from perdure.deploy.functions import FunctionSpec  # noqa: E402
+from perdure.run.runtime import Runtime  # noqa: E402
 from perdure.store import open_store  # noqa: E402
 from perdure.store.base import ExecutionRow  # noqa: E402
 

@@ -38,10 +38,10 @@ from aws_durable_execution_sdk_python.lambda_service import (
 sys.path.insert(0, str(Path(__file__).parent))
 import handlers
 
-from perdure.engine import Engine
-from perdure.functions import FunctionSpec
+from perdure.core.engine import Engine
+from perdure.deploy.functions import FunctionSpec
+from perdure.run.worker import LambdaContext, Worker
 from perdure.store import open_store
-from perdure.worker import LambdaContext, Worker
 
 
 class NullClient:

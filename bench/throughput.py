@@ -28,8 +28,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pgfleet import DEFAULT_PG, Command, pg_schema, write_template
 
-from perdure.runtime import Runtime
-from perdure.template import load_template
+from perdure.deploy.template import load_template
+from perdure.run.runtime import Runtime
 
 
 def measure(runtime: Runtime, executions: int, steps: int) -> float:

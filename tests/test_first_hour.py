@@ -23,7 +23,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, ReadTimeoutError
 
 from perdure.cli import main
-from perdure.idempotency import InvocationDedup, invoke_key
+from perdure.http.idempotency import InvocationDedup, invoke_key
 from tests.support import HANDLERS, Server, wait_for_status
 
 TEMPLATE = HANDLERS / "first_hour.yaml"
@@ -330,7 +330,7 @@ def test_busy_port_fails_before_serving_or_creating_a_database(tmp_path: Path) -
         done = _serve(tmp_path, TEMPLATE, "--db", f"sqlite:///{db}", "--port", str(port), "--lazy")
     assert done.returncode == 2
     assert f"port {port} on 127.0.0.1 is already in use" in done.stderr
-    assert "perdure.server" not in done.stderr
+    assert "perdure.http.server" not in done.stderr
     assert not db.exists()
 
 
@@ -360,7 +360,7 @@ def test_time_scale_runs_waits_faster(tmp_path: Path) -> None:
 def test_runtime_started_at_import_fails_once_with_the_fix(tmp_path: Path) -> None:
     script = tmp_path / "embed.py"
     script.write_text(
-        "from perdure.runtime import Runtime\nfrom perdure.template import load_template\n\n"
+        "from perdure.run.runtime import Runtime\nfrom perdure.deploy.template import load_template\n\n"
         f"with Runtime('sqlite:///{tmp_path}/app.db', load_template({str(TEMPLATE)!r})) as rt:\n"
         "    arn = rt.invoke('PlainOk', '{}')\n    print(rt.wait(arn).status)\n"
     )
@@ -378,9 +378,9 @@ def test_runtime_started_at_import_fails_once_with_the_fix(tmp_path: Path) -> No
 
 def test_plain_function_answers(tmp_path: Path) -> None:
     """A plain function's run: no durable execution ARN; its error carries stackTrace."""
-    from perdure.invoke_result import function_error, invoke_headers
-    from perdure.runtime import Runtime
-    from perdure.template import load_template
+    from perdure.deploy.template import load_template
+    from perdure.http.invoke_result import function_error, invoke_headers
+    from perdure.run.runtime import Runtime
 
     with Runtime(f"sqlite:///{tmp_path / 'db.sqlite'}", load_template(TEMPLATE), processes=1) as rt:
         failed = rt.wait(rt.invoke("PlainFails", '{"id": 1}'), timeout=30)

@@ -18,7 +18,7 @@ due order. With ``pytest --perdure-url URL`` the same test drives a live
         assert run.operation("charge")["StepDetails"]["Attempt"] == 3
 
 The plugin is registered through the ``pytest11`` entry point; the clock patches
-``perdure.engine.now_ms`` while an in-process environment is open (one at a time).
+``perdure.core.engine.now_ms`` while an in-process environment is open (one at a time).
 """
 
 from __future__ import annotations
@@ -37,13 +37,13 @@ from typing import Any
 import pytest
 from aws_durable_execution_sdk_python import state as sdk_state
 
-from perdure import engine as engine_module
-from perdure.engine import Engine
-from perdure.export import export_execution
-from perdure.functions import FunctionSpec
+from perdure.core import engine as engine_module
+from perdure.core.engine import Engine
+from perdure.deploy.functions import FunctionSpec
+from perdure.deploy.template import load_template
+from perdure.ops.export import export_execution
+from perdure.run.worker import Worker
 from perdure.store import open_store
-from perdure.template import load_template
-from perdure.worker import Worker
 
 __all__ = ["ExecutionFailed", "LiveEnv", "Stuck", "TestEnv", "TestExecution", "VirtualClock"]
 

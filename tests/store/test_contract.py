@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from perdure.engine import Engine, Outcome
+from perdure.core.engine import Engine, Outcome
+from perdure.deploy.functions import FunctionSpec
 from perdure.errors import InvalidParameterValue
-from perdure.functions import FunctionSpec
 from perdure.store import SchemaError, open_store
 from perdure.store.sql import SCHEMA_VERSION
 

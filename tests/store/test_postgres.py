@@ -10,8 +10,8 @@ import time
 import psycopg
 import pytest
 
-from perdure.engine import Engine
-from perdure.functions import FunctionSpec
+from perdure.core.engine import Engine
+from perdure.deploy.functions import FunctionSpec
 from perdure.store import StoreUnavailable, open_store, redact
 from perdure.store.postgres import PostgresStore
 from perdure.store.sql import SCHEMA_VERSION

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from perdure.engine import Engine
+from perdure.core.engine import Engine
+from perdure.deploy.functions import FunctionSpec
+from perdure.deploy.versions import prune, publish, set_alias
 from perdure.errors import InvalidParameterValue, ResourceConflict, ResourceNotFound
-from perdure.functions import FunctionSpec
 from perdure.store import open_store
-from perdure.versions import prune, publish, set_alias
 
 
 def test_versions_pin_executions_and_are_pruned(

@@ -31,9 +31,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from perdure import inspection
-from perdure.engine import Engine
+from perdure.core.engine import Engine
 from perdure.errors import InvalidParameterValue, ResourceNotFound
+from perdure.ops import inspection
 from perdure.store.base import ExecutionRow
 from podscribe.artifacts import ArtifactNotFoundError, ArtifactStore
 from podscribe.audio import SAMPLE_RATE

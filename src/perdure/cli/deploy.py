@@ -73,9 +73,9 @@ def register(commands: Any, client: argparse.ArgumentParser) -> None:
 
 def _cmd_deploy(args: argparse.Namespace) -> int:
     from perdure.cli.serve import _load_functions
-    from perdure.snapshots import SnapshotError
+    from perdure.deploy.snapshots import SnapshotError
+    from perdure.deploy.versions import publish
     from perdure.store import open_store
-    from perdure.versions import publish
 
     functions = _load_functions(args)
     store = open_store(args.db or default_db_url())
@@ -111,7 +111,7 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
 
 
 def _split_alias(text: str) -> tuple[str, str]:
-    from perdure.arns import parse_qualified_name
+    from perdure.deploy.arns import parse_qualified_name
 
     try:
         function, alias = parse_qualified_name(text)

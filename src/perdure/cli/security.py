@@ -39,8 +39,8 @@ def add_security_options(parser: argparse.ArgumentParser) -> None:
 
 def security_settings(args: argparse.Namespace) -> dict[str, Any]:
     """run_server's auth / allowed_hosts / tls arguments, or a usage error."""
-    from perdure.auth import load_auth
-    from perdure.guard import is_loopback
+    from perdure.http.auth import load_auth
+    from perdure.http.request_guard import is_loopback
 
     auth_path = args.auth or os.environ.get("PERDURE_AUTH", "").strip() or None
     auth = None

@@ -1,7 +1,7 @@
 """The console's pages and actions (Starlette routes over Jinja2 templates).
 
 Reads go through the Engine's own calls (``get_execution``, ``history``) and the
-read-only views in :mod:`perdure.inspection`; actions call exactly what the Lambda API
+read-only views in :mod:`perdure.ops.inspection`; actions call exactly what the Lambda API
 calls (``stop_execution``, ``pause_execution``, ``resume_execution``,
 ``delete_execution``, ``callback``). Engine calls block, so they run in a thread.
 """
@@ -26,8 +26,6 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from perdure import inspection
-from perdure.batch import OPEN
 from perdure.console import formatting, gantt, login, timeline
 from perdure.console.logs_panel import LogsPanel
 from perdure.console.plugins import ConsolePlugin, load_plugins
@@ -41,8 +39,10 @@ from perdure.console.security import (
     csrf_token,
     set_csrf_cookie,
 )
-from perdure.engine import Engine, now_ms
+from perdure.core.batch import OPEN
+from perdure.core.engine import Engine, now_ms
 from perdure.errors import InvalidParameterValue, RequestTooLarge, ResourceNotFound, ServiceError
+from perdure.ops import inspection
 from perdure.store.base import ExecutionRow, TransientStoreError
 
 log = logging.getLogger("perdure.console")
@@ -370,7 +370,7 @@ class Console:
         elif action == "resume":
             await self.run(self.engine.resume_execution, arn, reason)
         elif action == "advance":  # development: fire a pending wait or retry now
-            from perdure.advance import advance
+            from perdure.ops.advance import advance
 
             done = await self.run(advance, self.engine, arn, None)
             return RedirectResponse(self.execution_url(arn, done=f"advanced {len(done)} timer(s) (development)"), status_code=303)
@@ -413,9 +413,9 @@ class Console:
         return RedirectResponse(back, status_code=303)
 
     async def rerun(self, request: Request) -> Response:
-        """A new execution reusing the recorded results before an operation (perdure.rerun,
+        """A new execution reusing the recorded results before an operation (perdure.ops.rerun,
         as ``perdure executions rerun`` and ``POST /perdure/v1/executions/{arn}/rerun``)."""
-        from perdure.rerun import rerun_execution
+        from perdure.ops.rerun import rerun_execution
 
         viewer, fields = await self.form_post(request)
         arn = fields.get("arn") or ""

@@ -21,8 +21,8 @@ from urllib.parse import quote
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from perdure.arns import function_arn
 from perdure.console.security import Viewer
+from perdure.deploy.arns import function_arn
 
 SESSION_COOKIE = "perdure_session"
 SESSION_S = 12 * 3600

@@ -1,7 +1,7 @@
 """Reading stored records the way CloudWatch Logs presents them: log groups (one per
 function: ``/aws/lambda/<name>``, or the template's ``LoggingConfig.LogGroup``), log
 streams (one per execution) and events (one per record, its ``message`` the record's
-JSON line). The HTTP API (``perdure.logs_api``) and anything else reading logs call
+JSON line). The HTTP API (``perdure.http.cloudwatch_logs``) and anything else reading logs call
 these functions."""
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from perdure.arns import function_arn
-from perdure.functions import FunctionSpec
+from perdure.deploy.arns import function_arn
+from perdure.deploy.functions import FunctionSpec
 from perdure.logs.filters import Pattern
 from perdure.store.base import Store
-from perdure.store.logs import LogRow
+from perdure.store.log_rows import LogRow
 
 MAX_EVENTS = 10_000
 SCAN_ROWS = 2_000  # rows read per store query

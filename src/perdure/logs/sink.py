@@ -32,7 +32,7 @@ from typing import IO, Any
 
 from perdure.logs.capture import iso_ms
 from perdure.store.base import Store
-from perdure.store.logs import NewLogRecord
+from perdure.store.log_rows import NewLogRecord
 
 log = logging.getLogger("perdure.logs")
 

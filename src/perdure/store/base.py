@@ -19,8 +19,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, fields
 from typing import Any, Protocol, TypeVar
 
-from perdure.store.logs import LogRow, LogStream, NewLogRecord
-from perdure.store.versions import VersionTransaction
+from perdure.store.log_rows import LogRow, LogStream, NewLogRecord
+from perdure.store.version_rows import VersionTransaction
 
 EXECUTION_COLUMNS = (
     "arn",
@@ -121,7 +121,7 @@ class Timer:
 
 class Transaction(VersionTransaction, Protocol):
     """Reads and writes inside one database transaction (function versions and
-    aliases: ``perdure.store.versions``)."""
+    aliases: ``perdure.store.version_rows``)."""
 
     def get_execution(self, arn: str, *, lock: bool = True) -> ExecutionRow | None:
         """The execution, locked for update until the transaction ends (unless ``lock``
@@ -267,7 +267,7 @@ class Transaction(VersionTransaction, Protocol):
         """Extend to ``until_ms`` the leases ``owner`` holds on these invocations; returns
         the ids it still holds (the others ended or were taken from it)."""
 
-    # Log records (perdure.store.logs): written in batches by workers, read by the API.
+    # Log records (perdure.store.log_rows): written in batches by workers, read by the API.
 
     def append_logs(
         self, arn: str, function_name: str, records: Sequence[NewLogRecord], limit: int, marker: NewLogRecord

@@ -9,9 +9,9 @@ from typing import Any
 
 from perdure.store import sql
 from perdure.store.base import EXECUTION_COLUMNS, ExecutionRow, SchemaError, Timer, iter_chunks
-from perdure.store.logs import LogsTransactionMixin
-from perdure.store.stats import StatsTransactionMixin
-from perdure.store.versions import ANY_VERSION, VersionQueries
+from perdure.store.counts import StatsTransactionMixin
+from perdure.store.log_rows import LogsTransactionMixin
+from perdure.store.version_rows import ANY_VERSION, VersionQueries
 
 TERMINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "CANCELLED", "TIMED_OUT", "STOPPED"})
 # The function filter of the ready-work queries, written so that no index serves it:

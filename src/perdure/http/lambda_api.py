@@ -1,0 +1,478 @@
+"""The Lambda-compatible HTTP API (rest-json, as botocore's ``lambda`` model defines it).
+
+Routing is done on the raw path: execution ARNs contain ``/`` and arrive
+percent-encoded, which a decoded-path router would split apart.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+import anyio.to_thread
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
+
+from perdure.core.engine import ACCOUNT, MAX_INPUT_BYTES, REGION, Engine
+from perdure.deploy.arns import function_arn, parse_qualified_name
+from perdure.deploy.versions import executed_version
+from perdure.errors import (
+    InvalidParameterValue,
+    RequestTooLarge,
+    ResourceNotFound,
+    ServiceError,
+    UnsupportedOperation,
+)
+from perdure.http.debug_api import debug_routes
+from perdure.http.functions_api import FunctionsApi
+from perdure.http.idempotency import INVOCATION_ID_HEADER, InvocationDedup, invoke_key
+from perdure.http.invoke_result import function_error, invoke_headers
+from perdure.http.perdure_api import routes as perdure_routes
+from perdure.http.sync_waiters import DEFAULT_MAX_WAITING, SyncWaiters
+from perdure.http.validation import ValidationError, check_value, echo, validate_body
+from perdure.run.runtime import Runtime
+from perdure.store.base import ExecutionRow, TransientStoreError
+
+log = logging.getLogger("perdure.api")
+
+MAX_BODY_BYTES = MAX_INPUT_BYTES + 64 * 1024
+DRAIN_LIMIT_BYTES = 64 * 1024 * 1024
+STATUSES = {"RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED", "PAUSING", "PAUSED"}
+EXEC_SUFFIXES = ("checkpoint", "state", "history", "stop")
+MAX_TIMESTAMP_S = 253402300799  # 9999-12-31T23:59:59Z
+
+Handler = Callable[[Request, str, str], Awaitable[Response]]
+
+
+class InvalidRequestContent(ServiceError):
+    code = "InvalidRequestContentException"
+    status = 400
+    error_kind = "User"
+    message_key = "message"
+
+
+def to_wire(value: Any) -> Any:
+    """Epoch-millisecond ``*Timestamp`` fields become epoch seconds, as rest-json expects."""
+    if isinstance(value, dict):
+        return {
+            k: (v / 1000 if k.endswith("Timestamp") and isinstance(v, int) else to_wire(v))
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [to_wire(v) for v in value]
+    return value
+
+
+def _error_response(exc: ServiceError, request_id: str) -> Response:
+    return JSONResponse(
+        exc.to_body(),
+        status_code=exc.status,
+        headers={"x-amzn-ErrorType": exc.code, "x-amzn-RequestId": request_id},
+    )
+
+
+def _first(params: dict[str, list[str]], key: str) -> str | None:
+    values = params.get(key)
+    return values[0] if values else None
+
+
+def _bool(params: dict[str, list[str]], key: str) -> bool:
+    return (params.get(key) or ["false"])[0].lower() == "true"
+
+
+def _int(params: dict[str, list[str]], key: str) -> int | None:
+    raw = _first(params, key)
+    if raw is None or raw == "":
+        return None
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise InvalidParameterValue(f"{key} must be an integer") from exc
+
+
+def _timestamp_ms(params: dict[str, list[str]], key: str) -> int | None:
+    raw = _first(params, key)
+    if not raw:
+        return None
+    try:
+        seconds = float(raw)
+        if not math.isfinite(seconds) or not 0 <= seconds <= MAX_TIMESTAMP_S:
+            raise InvalidParameterValue(f"{key} must be a time between 1970 and 9999; got {echo(raw)}")
+        return int(seconds * 1000)
+    except ValueError:
+        from datetime import datetime
+
+        try:
+            return int(datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp() * 1000)
+        except (ValueError, OverflowError) as exc:
+            raise InvalidParameterValue(f"{key} must be a timestamp; got {echo(raw)}") from exc
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_json(text: str | bytes) -> Any:
+    """``json.loads`` that refuses NaN and Infinity, and nesting Python cannot parse."""
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8 ({exc.reason})") from None
+
+
+def function_name(text: str) -> str:
+    """The bare function name a path names, or a 4xx saying why there is none."""
+    from perdure.deploy.template import parse_function_name
+
+    if not text or len(text) > 256 or not text.isprintable():
+        raise ValidationError(f"FunctionName {echo(text)} must be 1-256 printable characters")
+    if text.startswith("arn:") or re.match(r"^\d{12}:", text):
+        parts = text.split(":")
+        region, account = (parts[3], parts[4]) if text.startswith("arn:") and len(parts) > 4 else (REGION, parts[0])
+        if (region and region != REGION) or account != ACCOUNT:
+            raise ResourceNotFound(
+                f"Function not found: {echo(text)}; this server is region {REGION}, account {ACCOUNT}"
+            )
+    try:
+        return parse_function_name(text)
+    except ValueError:
+        raise ValidationError(
+            f"FunctionName {echo(text)} is not a function name or ARN "
+            "(expected Name, ACCOUNT:function:Name or arn:aws:lambda:REGION:ACCOUNT:function:Name)"
+        ) from None
+
+
+async def _client_gone(request: Request) -> None:
+    """Return when the client's connection closes (its body has been read already)."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+def _no_route(method: str, path: str) -> ServiceError:
+    """A Lambda operation perdure does not serve (501, its own error type, so it never
+    reads as a missing function), or a path that is no Lambda operation at all (404)."""
+    from perdure.http.iam_actions import match_route
+
+    known = match_route(method, path)
+    if known is not None:
+        return UnsupportedOperation(
+            f"perdure does not implement {known[0]} (it serves Invoke and the durable-execution "
+            "and callback operations of the Lambda API)"
+        )
+    return ResourceNotFound(f"No such API: {method} {echo(path)}")
+
+
+def execution_summary(row: ExecutionRow) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "DurableExecutionArn": row.arn,
+        "DurableExecutionName": row.name,
+        "FunctionArn": f"{function_arn(row.function_name)}:{executed_version(row.version)}",
+        "Status": row.status,
+        "StartTimestamp": row.start_ms,
+    }
+    if row.end_ms is not None:
+        out["EndTimestamp"] = row.end_ms
+    return out
+
+
+def execution_detail(row: ExecutionRow, include_data: bool = True) -> dict[str, Any]:
+    out = execution_summary(row)
+    out["Version"] = executed_version(row.version)
+    out["DurableConfig"] = {"RetentionPeriodInDays": row.retention_days}
+    pause = json.loads(row.pause) if row.pause else {}
+    if row.timeout_s:
+        out["DurableConfig"]["ExecutionTimeout"] = row.timeout_s
+        out["ExpectedExecutionTimeoutTimestamp"] = row.start_ms + row.timeout_s * 1000 + pause.get("extension_ms", 0)
+    if row.status in ("PAUSING", "PAUSED"):
+        out["PauseDetails"] = {
+            "PauseRequestTimestamp": pause.get("requested_ms", row.start_ms),
+            "ExecutionTimeoutPaused": bool(pause.get("timeout_paused")),
+        }
+        if include_data and pause.get("reason"):
+            out["PauseDetails"]["Reason"] = pause["reason"]
+    if include_data:
+        out["ExecutionDataIncluded"] = True
+        if row.input is not None:
+            out["InputPayload"] = row.input
+        if row.result is not None:
+            out["Result"] = row.result
+    if row.error is not None:
+        out["Error"] = json.loads(row.error)
+    return out
+
+
+def qualified_name(function: str, qualifier: str | None) -> str:
+    """The function a path names, with the ``Qualifier`` query parameter applied (it
+    must agree with a qualifier the name already has)."""
+    function_name(function)  # a 4xx for what is no function name or ARN of this server
+    name, own = parse_qualified_name(function)
+    if not qualifier:
+        return function
+    if own is not None and own != qualifier:
+        raise InvalidParameterValue(f"The qualifier {own!r} in {function!r} does not match Qualifier {qualifier!r}")
+    return f"{name}:{qualifier}"
+
+
+class LambdaApi:
+    """An ASGI app serving the durable-execution subset of the Lambda API."""
+
+    def __init__(self, runtime: Runtime, *, max_waiting_invokes: int = DEFAULT_MAX_WAITING) -> None:
+        self.runtime = runtime
+        self.engine: Engine = runtime.engine
+        self.waiters = SyncWaiters(max_waiting_invokes)
+        runtime.add_observer(self.waiters.observe)
+        self.dedup = InvocationDedup()
+        self._routes: list[tuple[str, re.Pattern[str], Handler]] = [
+            ("POST", re.compile(r"^/2015-03-31/functions/(?P<id>[^/]+)/invocations$"), self.invoke),
+            ("GET", re.compile(r"^/2025-12-01/functions/(?P<id>[^/]+)/durable-executions$"), self.list_executions),
+            ("POST", re.compile(r"^/2025-12-01/durable-execution-callbacks/(?P<id>[^/]+)/(?P<op>succeed|fail|heartbeat)$"), self.callback),
+            ("POST", re.compile(r"^/2025-12-01/durable-executions/(?P<id>.+)/checkpoint$"), self.checkpoint),
+            ("GET", re.compile(r"^/2025-12-01/durable-executions/(?P<id>.+)/state$"), self.state),
+            ("GET", re.compile(r"^/2025-12-01/durable-executions/(?P<id>.+)/history$"), self.history),
+            ("POST", re.compile(r"^/2025-12-01/durable-executions/(?P<id>.+)/stop$"), self.stop),
+            ("POST", re.compile(r"^/2025-12-01/durable-executions/(?P<id>.+)/pause$"), self.pause),
+            ("POST", re.compile(r"^/2025-12-01/durable-executions/(?P<id>.+)/resume$"), self.resume),
+            ("DELETE", re.compile(r"^/2025-12-01/durable-executions/(?P<id>.+)$"), self.delete),
+            ("GET", re.compile(r"^/2025-12-01/durable-executions/(?P<id>.+)$"), self.get_execution),
+            ("GET", re.compile(r"^/ping$"), self.ping),
+            *debug_routes(self),  # perdure's own: export, rerun, skip a timer
+            *FunctionsApi(self.runtime, self._json, self._run).routes(),
+        ]
+        self._routes += perdure_routes(self)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            message = await receive()
+            while message["type"] != "lifespan.shutdown":
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                message = await receive()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        request = Request(scope, receive)
+        response = await self.dispatch(request)
+        await response(scope, receive, send)
+
+    async def dispatch(self, request: Request) -> Response:
+        request_id = str(uuid.uuid4())
+        raw_path = request.scope.get("raw_path") or request.url.path.encode()
+        path = raw_path.decode("latin-1").split("?", 1)[0]
+        try:
+            for method, pattern, handler in self._routes:
+                match = pattern.match(path)
+                if match and request.method == method:
+                    groups = match.groupdict()
+                    ident = unquote(groups.get("id", ""), errors="strict")
+                    if "/durable-executions/" in path:
+                        check_value("GetDurableExecution", "DurableExecutionArn", ident)
+                    elif "/durable-execution-callbacks/" in path:
+                        check_value("SendDurableExecutionCallbackSuccess", "CallbackId", ident)
+                    response = await handler(request, ident, groups.get("op", ""))
+                    response.headers["x-amzn-RequestId"] = request_id
+                    return response
+            raise _no_route(request.method, path)
+        except UnicodeDecodeError:
+            return _error_response(ValidationError("The request path is not UTF-8 after percent-decoding"), request_id)
+        except ServiceError as exc:
+            return _error_response(exc, request_id)
+        except ClientDisconnect:  # gone while sending its body: nobody reads an answer
+            return Response(status_code=400)
+        except TransientStoreError as exc:  # the database is restarting: the client retries (5xx)
+            log.warning("request %s %s failed: %s", request.method, path, exc)
+            return _error_response(ServiceError(f"Database unavailable, retry: {exc}"), request_id)
+        except Exception:
+            log.exception("request %s %s failed", request.method, path)
+            return _error_response(ServiceError("Internal error; see the perdure server log"), request_id)
+
+    async def _body(self, request: Request) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size <= MAX_BODY_BYTES:
+                chunks.append(chunk)
+            elif size > DRAIN_LIMIT_BYTES:
+                break
+        if size > MAX_BODY_BYTES:
+            # Read (and drop) a moderately oversized body first, so the client gets the
+            # error instead of a connection reset while it is still sending.
+            raise RequestTooLarge(f"Request must be smaller than {MAX_BODY_BYTES} bytes")
+        return b"".join(chunks)
+
+    async def json_object(self, request: Request) -> dict[str, Any]:
+        """The request body as a JSON object (``{}`` when there is none), or a 4xx."""
+        body = await self._body(request)
+        if not body.strip():
+            return {}
+        try:
+            data = parse_json(body)
+        except ValueError as exc:
+            raise InvalidParameterValue(f"Request body is not valid JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise InvalidParameterValue("Request body must be a JSON object")
+        return data
+
+    async def _json(self, request: Request, operation: str) -> dict[str, Any]:
+        """The request body as a JSON object, checked against ``operation``'s input shape."""
+        data = await self.json_object(request)
+        validate_body(operation, data)
+        return data
+
+    @staticmethod
+    def _params(request: Request) -> dict[str, list[str]]:
+        return parse_qs(request.url.query, keep_blank_values=True)
+
+    async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await anyio.to_thread.run_sync(fn, *args)
+
+    async def _read_execution(self, arn: str) -> ExecutionRow:
+        row: ExecutionRow = await self._run(self.engine.get_execution, arn)
+        return row
+
+    # -- handlers ------------------------------------------------------------------
+
+    async def ping(self, request: Request, _id: str, _op: str) -> Response:
+        return JSONResponse({"status": "ok", "functions": sorted(self.engine.functions)})
+
+    async def invoke(self, request: Request, function: str, _op: str) -> Response:
+        name = qualified_name(function, _first(self._params(request), "Qualifier"))
+        body = await self._body(request)
+        text: str | None = None
+        if body.strip():
+            try:
+                text = body.decode()
+                parse_json(text)
+            except ValueError as exc:
+                raise InvalidRequestContent(f"Could not parse request body into json: {exc}") from exc
+        invocation_type = request.headers.get("x-amz-invocation-type", "RequestResponse")
+        if invocation_type not in ("RequestResponse", "Event", "DryRun"):
+            raise InvalidParameterValue(f"Unsupported X-Amz-Invocation-Type {invocation_type!r}")
+        if invocation_type == "DryRun":
+            await self._run(self.engine.function, name)
+            return Response(status_code=204)
+        execution_name = request.headers.get("x-amz-durable-execution-name")
+        if execution_name is not None and not re.fullmatch(r"[a-zA-Z0-9_-]{1,64}", execution_name):
+            raise InvalidParameterValue("X-Amz-Durable-Execution-Name must be 1-64 characters of [a-zA-Z0-9_-]")
+        # No separate look-up of the function: starting the execution resolves it (in
+        # its own transaction) and raises the same ResourceNotFound.
+        # A client's retry of this call (same amz-sdk-invocation-id) gets the execution
+        # its first attempt started (perdure.http.idempotency).
+        key = invoke_key(name, request.headers.get(INVOCATION_ID_HEADER), execution_name)
+        row, _ = await self._run(self.dedup.once, key, lambda: self.engine.start_execution(name, text, execution_name)[0])
+        headers = invoke_headers(row)  # a plain function's answer names no durable execution
+        if invocation_type == "Event":
+            return Response(status_code=202, headers=headers)
+        closed = await self.waiters.wait(row.arn, self._read_execution, lambda: _client_gone(request))
+        if closed is None:  # the caller hung up; the execution goes on
+            return Response(status_code=499, headers=headers)
+        row = closed
+        if row.status == "SUCCEEDED":
+            return Response(content=(row.result or "null").encode(), status_code=200, headers=headers, media_type="application/json")
+        headers["X-Amz-Function-Error"] = "Unhandled"
+        return JSONResponse(function_error(row), status_code=200, headers=headers)
+
+    async def checkpoint(self, request: Request, arn: str, _op: str) -> Response:
+        data = await self._json(request, "CheckpointDurableExecution")
+        token = data.get("CheckpointToken")
+        if not isinstance(token, str) or not token:
+            raise InvalidParameterValue("CheckpointToken is required")
+        client_token = data.get("ClientToken")
+        response = await self._run(self.engine.checkpoint, arn, token, data.get("Updates") or [], client_token)
+        return JSONResponse(to_wire(response))
+
+    async def state(self, request: Request, arn: str, _op: str) -> Response:
+        params = self._params(request)
+        token = (params.get("CheckpointToken") or [""])[0]
+        if not token:
+            raise InvalidParameterValue("CheckpointToken is required")
+        marker = _first(params, "Marker") or None
+        response = await self._run(self.engine.get_state, arn, token, marker, _int(params, "MaxItems"))
+        return JSONResponse(to_wire(response))
+
+    async def get_execution(self, request: Request, arn: str, _op: str) -> Response:
+        params = self._params(request)
+        include = _bool(params, "IncludeExecutionData") if "IncludeExecutionData" in params else True
+        row = await self._run(self.engine.get_execution, arn)
+        return JSONResponse(to_wire(execution_detail(row, include)))
+
+    async def history(self, request: Request, arn: str, _op: str) -> Response:
+        params = self._params(request)
+        marker = _first(params, "Marker") or None
+        events, next_marker = await self._run(
+            self.engine.history, arn, marker, _int(params, "MaxItems"),
+            _bool(params, "ReverseOrder"),
+            _bool(params, "IncludeExecutionData") if "IncludeExecutionData" in params else True,
+        )
+        out: dict[str, Any] = {"Events": to_wire(events)}
+        if next_marker:
+            out["NextMarker"] = next_marker
+        return JSONResponse(out)
+
+    async def list_executions(self, request: Request, function: str, _op: str) -> Response:
+        params = self._params(request)
+        statuses = params.get("Statuses") or []
+        bad = [s for s in statuses if s not in STATUSES]
+        if bad:
+            raise InvalidParameterValue(f"Unknown status {bad[0]!r}; expected one of {sorted(STATUSES)}")
+        rows, marker = await self._run(
+            self.engine.list_executions, function_name(function), statuses,
+            _timestamp_ms(params, "StartedAfter"), _timestamp_ms(params, "StartedBefore"),
+            _first(params, "DurableExecutionName"),
+            _first(params, "Marker") or None, _int(params, "MaxItems"), _bool(params, "ReverseOrder"),
+        )
+        out: dict[str, Any] = {"DurableExecutions": [to_wire(execution_summary(r)) for r in rows]}
+        if marker:
+            out["NextMarker"] = marker
+        return JSONResponse(out)
+
+    async def stop(self, request: Request, arn: str, _op: str) -> Response:
+        data = await self._json(request, "StopDurableExecution")
+        stopped_at = await self._run(self.engine.stop_execution, arn, data or None)
+        return JSONResponse({"StopTimestamp": stopped_at / 1000})
+
+    async def pause(self, request: Request, arn: str, _op: str) -> Response:
+        data = await self._json(request, "PauseDurableExecution")
+        reason = data.get("Reason")
+        timeout_paused = data.get("ExecutionTimeoutPaused", True)
+        if not isinstance(timeout_paused, bool):
+            raise InvalidParameterValue("ExecutionTimeoutPaused must be a boolean")
+        await self._run(self.engine.pause_execution, arn, reason if isinstance(reason, str) else None, timeout_paused)
+        return JSONResponse({}, status_code=202)
+
+    async def resume(self, request: Request, arn: str, _op: str) -> Response:
+        data = await self._json(request, "ResumeDurableExecution")
+        reason = data.get("Reason")
+        await self._run(self.engine.resume_execution, arn, reason if isinstance(reason, str) else None)
+        return JSONResponse({}, status_code=202)
+
+    async def delete(self, request: Request, arn: str, _op: str) -> Response:
+        deleted_at = await self._run(self.engine.delete_execution, arn)
+        return JSONResponse({"DeletionRequestTimestamp": deleted_at / 1000}, status_code=202)
+
+    async def callback(self, request: Request, callback_id: str, op: str) -> Response:
+        if op == "succeed":
+            body = await self._body(request)
+            try:
+                result = body.decode() if body else None
+            except UnicodeDecodeError as exc:
+                raise InvalidParameterValue("Callback result must be UTF-8 text") from exc
+            await self._run(lambda: self.engine.callback(callback_id, "SUCCEEDED", result=result))
+        elif op == "fail":
+            # The request's payload is the ErrorObject itself.
+            data = await self._json(request, "SendDurableExecutionCallbackFailure")
+            validate_body("SendDurableExecutionCallbackFailure", {"Error": data})
+            await self._run(lambda: self.engine.callback(callback_id, "FAILED", error=data))
+        else:
+            await self._run(self.engine.callback, callback_id, "HEARTBEAT")
+        return JSONResponse({})
