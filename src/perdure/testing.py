@@ -17,8 +17,8 @@ due order. With ``pytest --perdure-url URL`` the same test drives a live
         assert run.result() == {"order": 7, "approved": True}
         assert run.operation("charge")["StepDetails"]["Attempt"] == 3
 
-The plugin is registered through the ``pytest11`` entry point; the clock patches
-``perdure.core.engine.now_ms`` while an in-process environment is open (one at a time).
+The plugin is registered through the ``pytest11`` entry point. Each in-process
+environment gives its engine a clock of its own, so several can be open at once.
 """
 
 from __future__ import annotations
@@ -37,12 +37,11 @@ from typing import Any
 import pytest
 from aws_durable_execution_sdk_python import state as sdk_state
 
-from perdure.core import engine as engine_module
-from perdure.core.engine import Engine
-from perdure.deploy.functions import FunctionSpec
-from perdure.deploy.template import load_template
-from perdure.ops.export import export_execution
-from perdure.run.worker import Worker
+from perdure.clock import SYSTEM_CLOCK
+from perdure.core import Engine
+from perdure.deploy import FunctionSpec, load_template
+from perdure.ops import export_execution
+from perdure.run import Worker
 from perdure.store import open_store
 
 __all__ = ["ExecutionFailed", "LiveEnv", "Stuck", "TestEnv", "TestExecution", "VirtualClock"]
@@ -71,11 +70,11 @@ class VirtualClock:
     def __init__(self) -> None:
         self.offset_ms = 0
 
-    def __call__(self) -> int:
+    def now_ms(self) -> int:
         return int(time.time() * 1000) + self.offset_ms
 
     def advance_to(self, due_ms: int) -> None:
-        ahead = due_ms - self()
+        ahead = due_ms - self.now_ms()
         if ahead > 0:
             self.offset_ms += ahead
 
@@ -155,11 +154,8 @@ class TestEnv:
             db_url = f"sqlite:///{Path(self._tmp.name) / 'perdure.db'}"
         self.functions = functions
         self.store = open_store(db_url)
-        self.engine = Engine(self.store, functions)
         self.clock: VirtualClock | None = VirtualClock() if virtual_clock else None
-        self._saved_now = engine_module.now_ms
-        if self.clock is not None:
-            engine_module.now_ms = self.clock
+        self.engine = Engine(self.store, functions, clock=self.clock or SYSTEM_CLOCK)
         # The SDK's checkpoint thread notices the end of an invocation within 100 ms;
         # in a test that is idle time on every invocation, so it looks more often.
         self._saved_poll = sdk_state._STOP_SIGNAL_POLL_SECONDS
@@ -172,7 +168,6 @@ class TestEnv:
         return cls(load_template(template), **kwargs)
 
     def close(self) -> None:
-        engine_module.now_ms = self._saved_now
         sdk_state._STOP_SIGNAL_POLL_SECONDS = self._saved_poll
         os.environ.clear()
         os.environ.update(self._environ)

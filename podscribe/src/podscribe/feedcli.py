@@ -41,7 +41,7 @@ def add_parser(sub: Any, where: Any) -> None:
 
 
 def feed_function_spec() -> Any:
-    from perdure.deploy.functions import FunctionSpec
+    from perdure.deploy import FunctionSpec
     from podscribe.feed import FEED_FUNCTION
     from podscribe.runs import EMBEDDED_TIMEOUT_S, EXECUTION_TIMEOUT_S
 
@@ -81,7 +81,7 @@ def _table(rows: list[dict[str, Any]], title: str) -> Table:
 
 
 def cmd_feed(args: argparse.Namespace, *, config: Config, state_dir: Path, artifacts: str, voice_library: str | None, fail: Any) -> int:
-    from perdure.run.runtime import Runtime
+    from perdure.run import Runtime
     from podscribe.feed import FEED_FUNCTION, feed_key, feed_run_name, parse_feed_input
     from podscribe.pipeline import FUNCTION_NAME
     from podscribe.runs import function_spec, lock_for

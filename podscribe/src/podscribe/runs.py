@@ -62,7 +62,7 @@ def default_state_dir() -> Path:
 
 def function_spec() -> Any:
     """The pipeline function as the embedded runtime runs it (cf. podscribe/template.yaml)."""
-    from perdure.deploy.functions import FunctionSpec
+    from perdure.deploy import FunctionSpec
 
     return FunctionSpec(
         name=FUNCTION_NAME,
@@ -251,13 +251,13 @@ class EmbeddedBackend:
         self.runtime: Any = None
         functions = {FUNCTION_NAME: function_spec()}
         if run:
-            from perdure.run.runtime import Runtime
+            from perdure.run import Runtime
 
             self.runtime = Runtime(self.url, functions, processes=1, threads=2)
             self.runtime.start()
             self.engine = self.runtime.engine
         else:
-            from perdure.core.engine import Engine
+            from perdure.core import Engine
             from perdure.store import open_store
 
             self.engine = Engine(open_store(self.url), functions)

@@ -31,10 +31,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from perdure.core.engine import Engine
+from perdure.core import Engine
 from perdure.errors import InvalidParameterValue, ResourceNotFound
 from perdure.ops import inspection
-from perdure.store.base import ExecutionRow
+from perdure.store import ExecutionRow
 from podscribe.artifacts import ArtifactNotFoundError, ArtifactStore
 from podscribe.audio import SAMPLE_RATE
 from podscribe.pipeline import ReviewDecision, review_request_key

@@ -73,8 +73,7 @@ def register(commands: Any, client: argparse.ArgumentParser) -> None:
 
 def _cmd_deploy(args: argparse.Namespace) -> int:
     from perdure.cli.serve import _load_functions
-    from perdure.deploy.snapshots import SnapshotError
-    from perdure.deploy.versions import publish
+    from perdure.deploy import SnapshotError, publish
     from perdure.store import open_store
 
     functions = _load_functions(args)
@@ -111,7 +110,7 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
 
 
 def _split_alias(text: str) -> tuple[str, str]:
-    from perdure.deploy.arns import parse_qualified_name
+    from perdure.deploy import parse_qualified_name
 
     try:
         function, alias = parse_qualified_name(text)

@@ -138,7 +138,7 @@ def _execution_path(arn: str, action: str) -> str:
 
 def fetch_document(args: argparse.Namespace, arn: str) -> dict[str, Any]:
     from perdure.errors import ServiceError
-    from perdure.ops.export import check_document, export_execution
+    from perdure.ops import check_document, export_execution
 
     if args.db:
         engine = _engine(args.db)
@@ -152,7 +152,7 @@ def fetch_document(args: argparse.Namespace, arn: str) -> dict[str, Any]:
 
 
 def _engine(db_url: str) -> Any:
-    from perdure.core.engine import Engine
+    from perdure.core import Engine
     from perdure.store import open_store
 
     return Engine(open_store(db_url))
@@ -160,7 +160,7 @@ def _engine(db_url: str) -> Any:
 
 def _load_file(path: str) -> dict[str, Any]:
     from perdure.errors import ServiceError
-    from perdure.ops.export import check_document
+    from perdure.ops import check_document
 
     try:
         document = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -231,7 +231,7 @@ def _cmd_rerun(args: argparse.Namespace) -> int:
 
 def _handler_for(args: argparse.Namespace, function: str | None) -> tuple[Any, Any]:
     from perdure.cli.serve import _load_functions
-    from perdure.run.worker import load_handler
+    from perdure.run import load_handler
 
     functions = _load_functions(args)
     if function is None:
@@ -273,7 +273,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         except ServerError as exc:
             print(exc, file=sys.stderr)
             return 1
-    from perdure.run.replayer import format_pass, replay
+    from perdure.run import format_pass, replay
 
     spec, handler = _handler_for(args, args.function or _recorded_function(document))
     execution = document["Execution"]
@@ -348,8 +348,8 @@ def _list_arns(args: argparse.Namespace, statuses: list[str]) -> list[str]:
     limit = args.max_items
     if args.db:
         engine = _engine(args.db)
-        from perdure.core.engine import Engine
-        from perdure.deploy.functions import FunctionSpec
+        from perdure.core import Engine
+        from perdure.deploy import FunctionSpec
 
         assert isinstance(engine, Engine)
         engine.functions[args.function] = FunctionSpec(args.function, "unused.handler")
@@ -429,13 +429,13 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 def _check_chunk(arns: list[str], source: dict[str, Any], template: dict[str, Any], function: str) -> list[dict[str, Any]]:
     """Runs in a check process: load the handler once, replay each execution."""
-    from perdure.run.replayer import replay
+    from perdure.run import replay
 
     args = argparse.Namespace(db=source["db"], url=source["url"], function=function, **template)
     _, handler = _handler_for(args, function)
     engine = _engine(args.db) if args.db else None
     results: list[dict[str, Any]] = []
-    from perdure.ops.export import check_document, export_execution
+    from perdure.ops import check_document, export_execution
 
     for arn in arns:
         name = arn.split("/durable-execution/")[-1].split("/")[0]

@@ -39,8 +39,7 @@ def add_security_options(parser: argparse.ArgumentParser) -> None:
 
 def security_settings(args: argparse.Namespace) -> dict[str, Any]:
     """run_server's auth / allowed_hosts / tls arguments, or a usage error."""
-    from perdure.http.auth import load_auth
-    from perdure.http.request_guard import is_loopback
+    from perdure.http import is_loopback, load_auth
 
     auth_path = args.auth or os.environ.get("PERDURE_AUTH", "").strip() or None
     auth = None

@@ -25,7 +25,7 @@ from perdure.cli.common import (
     positive_int,
 )
 from perdure.cli.security import add_security_options, security_settings
-from perdure.core.devtime import ENV as TIME_SCALE_ENV
+from perdure.core import ENV as TIME_SCALE_ENV
 
 
 def register(commands: Any, client: argparse.ArgumentParser) -> None:
@@ -157,7 +157,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     # Everything that can refuse to start does so before the database is created.
     check_port_free(args.host, args.port)
     if not args.lazy and not args.no_workers:  # without workers, nothing runs handlers here
-        from perdure.run.preflight import check_handlers
+        from perdure.run import check_handlers
 
         problems = check_handlers(functions)
         if problems:
@@ -176,7 +176,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     if not args.db and not os.environ.get("PERDURE_DB", "").strip():
         default_db_path().parent.mkdir(parents=True, exist_ok=True)
 
-    from perdure.http.server import run_server  # lazily: client commands never import it
+    from perdure.http import run_server  # lazily: client commands never import it
 
     on_start = None
     if args.watch:
@@ -184,7 +184,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             import watchfiles  # noqa: F401
         except ImportError:
             fail("perdure serve --watch needs watchfiles: pip install 'perdure[watch]'")
-        from perdure.run.watch import Watcher
+        from perdure.run import Watcher
 
         template = _find_template(args.template)
         on_start = Watcher(template, lambda: _load_functions(args)).start
@@ -194,7 +194,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         lease_s=args.lease_seconds,
         max_waiting_invokes=args.max_waiting_invokes,
     )
-    from perdure.deploy.snapshots import SnapshotError
+    from perdure.deploy import SnapshotError
 
     try:
         run_server(
@@ -225,7 +225,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
                 f"(it has {', '.join(sorted(functions))})"
             )
 
-    from perdure.run.fleet import run_worker  # lazily, as serve
+    from perdure.run import run_worker  # lazily, as serve
 
     sizing = _given(processes=args.concurrency, threads=args.threads, lease_s=args.lease_seconds)
     metrics = _metrics_address(args.metrics_port) if args.metrics_port else None
@@ -241,7 +241,7 @@ def _metrics_address(text: str) -> tuple[str, int]:
 
 
 def _load_functions(args: argparse.Namespace) -> dict[str, Any]:
-    from perdure.deploy.template import TemplateError, load_template
+    from perdure.deploy import TemplateError, load_template
 
     template = _find_template(args.template)
     env_overrides = _read_env_vars(args.env_vars) if args.env_vars else None

@@ -39,11 +39,10 @@ from perdure.console.security import (
     csrf_token,
     set_csrf_cookie,
 )
-from perdure.core.batch import OPEN
-from perdure.core.engine import Engine, now_ms
+from perdure.core import OPEN, Engine
 from perdure.errors import InvalidParameterValue, RequestTooLarge, ResourceNotFound, ServiceError
 from perdure.ops import inspection
-from perdure.store.base import ExecutionRow, TransientStoreError
+from perdure.store import ExecutionRow, TransientStoreError
 
 log = logging.getLogger("perdure.console")
 
@@ -263,14 +262,14 @@ class Console:
         return self.render(
             request, template, viewer=viewer, rows=rows, filters=filters, statuses=STATUSES,
             functions=self._readable_functions(viewer), next_url=next_url, prev_url=prev_url,
-            first_page=marker is None, page_sizes=PAGE_SIZES, page="executions", now=now_ms(),
+            first_page=marker is None, page_sizes=PAGE_SIZES, page="executions", now=self.engine.clock.now_ms(),
         )
 
     def _load_execution(self, arn: str) -> dict[str, Any]:
         row = self.engine.get_execution(arn)
         ops = [{k: v for k, v in op.items() if not k.startswith("_")} for op in inspection.operations(self.engine, arn)]
         events = inspection.all_events(self.engine, arn, include_data=True)
-        now = now_ms()
+        now = self.engine.clock.now_ms()
         running = row.invocation_start_ms if row.invocation_id else None
         tl = timeline.build(ops, events, now, execution_end_ms=row.end_ms, running_since_ms=running)
         return {"row": row, "operations": ops, "events": events, "timeline": tl, "now": now}
@@ -370,7 +369,7 @@ class Console:
         elif action == "resume":
             await self.run(self.engine.resume_execution, arn, reason)
         elif action == "advance":  # development: fire a pending wait or retry now
-            from perdure.ops.advance import advance
+            from perdure.ops import advance
 
             done = await self.run(advance, self.engine, arn, None)
             return RedirectResponse(self.execution_url(arn, done=f"advanced {len(done)} timer(s) (development)"), status_code=303)
@@ -415,7 +414,7 @@ class Console:
     async def rerun(self, request: Request) -> Response:
         """A new execution reusing the recorded results before an operation (perdure.ops.rerun,
         as ``perdure executions rerun`` and ``POST /perdure/v1/executions/{arn}/rerun``)."""
-        from perdure.ops.rerun import rerun_execution
+        from perdure.ops import rerun_execution
 
         viewer, fields = await self.form_post(request)
         arn = fields.get("arn") or ""

@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from perdure.console.security import Viewer
-from perdure.deploy.arns import function_arn
+from perdure.deploy import function_arn
 
 SESSION_COOKIE = "perdure_session"
 SESSION_S = 12 * 3600

@@ -16,8 +16,8 @@ from markupsafe import Markup, escape
 from starlette.routing import BaseRoute
 
 from perdure.console.formatting import timestamp
-from perdure.logs.reader import execution_rows
-from perdure.store.base import ExecutionRow
+from perdure.logs import execution_rows
+from perdure.store import ExecutionRow
 
 if TYPE_CHECKING:
     from perdure.console.app import Console

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from starlette.routing import BaseRoute
 
-from perdure.store.base import ExecutionRow
+from perdure.store import ExecutionRow
 
 if TYPE_CHECKING:
     from perdure.console.app import Console

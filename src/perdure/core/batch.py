@@ -7,20 +7,24 @@ from __future__ import annotations
 
 import base64
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
 
 from perdure.core import transitions as tr
 from perdure.core.devtime import scaled_due
 from perdure.core.history import make_event
-from perdure.store.base import ExecutionRow, Timer, Transaction
+from perdure.store import ExecutionRow, Timer, Transaction
 
 # Statuses of an execution that is not closed; PAUSING/PAUSED ones are not invoked.
 OPEN = frozenset({"RUNNING", "PAUSING", "PAUSED"})
 
-# Called with ("ready" | "closed", arn, and for "closed" the execution as it closed).
-Listener = Callable[[str, str, ExecutionRow | None], None]
+# Called after commit with (kind, arn, row, detail):
+# - "ready": the execution needs an invocation;
+# - "closed": it closed (``row``: the execution as it closed);
+# - "started": ``Engine.start_execution`` created it (``row``: the new execution);
+# - "timer_fired": one of its timers fired (``detail``: ``timer`` kind, ``due_ms``, ``fired_ms``).
+Listener = Callable[[str, str, ExecutionRow | None, Mapping[str, Any]], None]
 
 
 class Notify(Protocol):

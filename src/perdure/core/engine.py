@@ -11,29 +11,34 @@ from __future__ import annotations
 import base64
 import json
 import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
+from perdure.clock import SYSTEM_CLOCK, Clock
 from perdure.core import pausing
 from perdure.core import transitions as tr
 from perdure.core.batch import OPEN, Batch, Listener, issued_to, make_token
 from perdure.core.history import error_payload, payload, strip_payloads
-from perdure.deploy.arns import DEFAULT_ACCOUNT, DEFAULT_REGION, function_arn
-from perdure.deploy.functions import FunctionSpec
-from perdure.deploy.snapshots import cache_dir_for
-from perdure.deploy.versions import Target, Versions
+from perdure.deploy import (
+    DEFAULT_ACCOUNT,
+    DEFAULT_REGION,
+    MAX_EXECUTION_TIMEOUT_S,
+    FunctionSpec,
+    Target,
+    Versions,
+    cache_dir_for,
+    function_arn,
+)
 from perdure.errors import (
     CallbackTimeout,
     InvalidParameterValue,
     ResourceConflict,
     ResourceNotFound,
 )
-from perdure.store.base import ExecutionRow, Store, Timer, Transaction
-from perdure.store.version_rows import ANY_VERSION
+from perdure.store import ANY_VERSION, ExecutionRow, Store, Timer, Transaction, open_store
 
 REGION = DEFAULT_REGION
 ACCOUNT = DEFAULT_ACCOUNT
@@ -42,13 +47,9 @@ STATE_PAGE = 1000
 MAX_INVOCATION_FAILURES = 6
 MAX_CHECKPOINT_UPDATES = 250
 MAX_CHECKPOINT_BYTES = 750 * 1024
-MAX_EXECUTION_TIMEOUT_S = 366 * 86400
 MAX_INPUT_BYTES = 6 * 1024 * 1024
 TIMER_BATCH = 200
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
+NO_DETAIL: Mapping[str, Any] = {}
 
 
 def execution_arn(function_name: str, name: str, execution_id: str, qualifier: str = VERSION) -> str:
@@ -92,45 +93,60 @@ class Outcome:
     error: dict[str, Any] | None = None
 
 
+def open_engine(db_url: str, functions: dict[str, FunctionSpec] | None = None, *, clock: Clock = SYSTEM_CLOCK) -> Engine:
+    """An engine over the database ``db_url`` names (``sqlite:///PATH`` or
+    ``postgresql://...``), created and migrated if needed: for programs that start,
+    inspect or complete executions without running handlers (``Runtime`` runs them)."""
+    return Engine(open_store(db_url), functions, clock=clock)
+
+
 class Engine:
-    def __init__(self, store: Store, functions: dict[str, FunctionSpec] | None = None) -> None:
+    def __init__(self, store: Store, functions: dict[str, FunctionSpec] | None = None, *, clock: Clock = SYSTEM_CLOCK) -> None:
         self.store = store
+        self.clock = clock  # the one source of "now" for the engine and all that works on it
         self.functions: dict[str, FunctionSpec] = dict(functions or {})
-        self.versions = Versions(self.functions, cache_dir_for(store.url))
+        self.versions = Versions(self.functions, cache_dir_for(store.url), clock)
         self._listeners: list[Listener] = []
         self._local = threading.local()
 
     # -- notifications -------------------------------------------------------------
 
     def add_listener(self, listener: Listener) -> None:
-        """Called after commit with ("ready" | "closed", arn, row): ``row`` is the
-        execution as it closed ("closed"), or None."""
+        """Called after each commit for what it changed: see ``Listener`` for the
+        kinds. Observers (metrics, traces, the runtime) subscribe here."""
         self._listeners.append(listener)
 
-    def _emit(self, kind: str, arn: str, row: ExecutionRow | None) -> None:
+    def _emit(self, kind: str, arn: str, row: ExecutionRow | None, detail: Mapping[str, Any]) -> None:
         for listener in self._listeners:
-            listener(kind, arn, row)
+            listener(kind, arn, row, detail)
 
     @contextmanager
-    def _transaction(self) -> Iterator[Transaction]:
+    def transaction(self) -> Iterator[Transaction]:
         """A store transaction whose notifications go out only once it has committed."""
         if getattr(self._local, "pending", None) is not None:
             raise RuntimeError("engine transactions do not nest")
         pending: dict[tuple[str, str], ExecutionRow | None] = {}
-        self._local.pending = pending
+        happened: list[tuple[str, str, ExecutionRow | None, Mapping[str, Any]]] = []
+        self._local.pending, self._local.happened = pending, happened
         try:
             with self.store.transaction() as tx:
                 yield tx
         finally:
-            self._local.pending = None
+            self._local.pending = self._local.happened = None
         for (kind, arn), row in pending.items():
-            self._emit(kind, arn, row)
+            self._emit(kind, arn, row, NO_DETAIL)
+        for kind, arn, row, detail in happened:
+            self._emit(kind, arn, row, detail)
 
-    def _notify(self, kind: str, arn: str, row: ExecutionRow | None = None) -> None:
-        """Queue a notification for after the current transaction commits (once per
-        kind and execution, with the latest row given)."""
+    def notify(self, kind: str, arn: str, row: ExecutionRow | None = None) -> None:
+        """Queue a "ready" or "closed" notification for after the current transaction
+        commits (once per kind and execution, with the latest row given)."""
         pending = self._local.pending
         pending[(kind, arn)] = row if row is not None else pending.get((kind, arn))
+
+    def _record(self, kind: str, arn: str, row: ExecutionRow | None, detail: Mapping[str, Any]) -> None:
+        """Queue an event for listeners after the current transaction commits (each one)."""
+        self._local.happened.append((kind, arn, row, detail))
 
     def function(self, name: str) -> FunctionSpec:
         """The spec a (qualified) function name or ARN runs; raises ResourceNotFound."""
@@ -149,10 +165,10 @@ class Engine:
         A function without DurableConfig is run once as a plain Lambda handler."""
         if input_payload is not None and len(input_payload.encode()) > MAX_INPUT_BYTES:
             raise InvalidParameterValue(f"Input payload is larger than {MAX_INPUT_BYTES} bytes")
-        with self._transaction() as tx:
+        with self.transaction() as tx:
             target = self.versions.resolve(tx, function_name)
             function_name = target.spec.name
-            row = self._new_execution(tx, target.spec, input_payload, name, now_ms(), version=target.version)
+            row = self.new_execution(tx, target.spec, input_payload, name, self.clock.now_ms(), version=target.version)
             if row is None:
                 assert name is not None
                 existing = tx.find_execution(function_name, name)
@@ -162,9 +178,10 @@ class Engine:
                         f"Durable execution {name} of {function_name} already exists with a different input"
                     )
                 return existing, False
+            self._record("started", row.arn, row, NO_DETAIL)
         return row, True
 
-    def _new_execution(
+    def new_execution(
         self, tx: Transaction, spec: FunctionSpec, input_payload: str | None, name: str | None, now: int,
         parent: tuple[str, str] | None = None, version: int | None = None,
     ) -> ExecutionRow | None:
@@ -185,7 +202,7 @@ class Engine:
         )
         if not tx.insert_execution(row):
             return None
-        batch = Batch(tx, row, now, self._notify)
+        batch = Batch(tx, row, now, self.notify)
         op = {
             "Id": execution_id, "Type": "EXECUTION", "Status": "STARTED", "Name": name,
             "StartTimestamp": now, "ExecutionDetails": {"InputPayload": input_payload or ""},
@@ -197,7 +214,7 @@ class Engine:
         if timeout_s:
             tx.set_timer(Timer(arn, execution_id, "execution_timeout", now + timeout_s * 1000))
         batch.flush()
-        self._notify("ready", arn)
+        self.notify("ready", arn)
         return row
 
     def get_execution(self, arn: str) -> ExecutionRow:
@@ -250,7 +267,7 @@ class Engine:
             raise InvalidParameterValue(f"Callback result is larger than {tr.MAX_PAYLOAD_BYTES} bytes")
         if error is not None and tr.error_size(error) > tr.MAX_PAYLOAD_BYTES:
             raise InvalidParameterValue(f"Callback error is larger than {tr.MAX_PAYLOAD_BYTES} bytes")
-        with self._transaction() as tx:
+        with self.transaction() as tx:
             found = tx.get_callback(callback_id)
             if found is None:
                 raise ResourceNotFound(f"Callback not found: {callback_id}")
@@ -262,7 +279,7 @@ class Engine:
                 raise InvalidParameterValue(
                     f"Callback {callback_id} belongs to execution {arn}, which is {row.status}"
                 )
-            batch = Batch(tx, row, now_ms(), self._notify)
+            batch = Batch(tx, row, self.clock.now_ms(), self.notify)
             batch.load([op_id])
             op = batch.ops[op_id]
             if op["Status"] != "STARTED":
@@ -282,13 +299,13 @@ class Engine:
     def stop_execution(self, arn: str, error: dict[str, Any] | None) -> int:
         """Stop an execution: revoke its invocation, cancel what it waits on, stop the
         executions its chained invokes started, and record ExecutionStopped."""
-        with self._transaction() as tx:
+        with self.transaction() as tx:
             row = tx.get_execution(arn)
             if row is None:
                 raise ResourceNotFound(f"Durable execution not found: {arn}")
             if row.status not in OPEN:
                 raise ResourceConflict(f"Durable execution {arn} is already {row.status}")
-            now = now_ms()
+            now = self.clock.now_ms()
             self._stop(tx, row, error, now)
         return now
 
@@ -300,7 +317,7 @@ class Engine:
             if child is not None and child.status in OPEN:
                 self._stop(tx, child, error, now)  # reports ChainedInvokeStopped to us
         row = tx.get_execution(row.arn) or row
-        batch = Batch(tx, row, now, self._notify)
+        batch = Batch(tx, row, now, self.notify)
         if row.invocation_id is not None:
             self._record_invocation_end(batch, {"ErrorType": "Execution.Stopped", "ErrorMessage": "Execution stopped"})
         for op in tx.open_operations(row.arn):
@@ -330,20 +347,20 @@ class Engine:
 
     def delete_execution(self, arn: str) -> int:
         """Delete a closed execution and everything recorded about it."""
-        with self._transaction() as tx:
+        with self.transaction() as tx:
             row = tx.get_execution(arn)
             if row is None:
                 raise ResourceNotFound(f"Durable execution not found: {arn}")
             if row.status in OPEN:
                 raise ResourceConflict(f"Durable execution {arn} is {row.status}: stop it before deleting it")
             tx.delete_execution(arn)
-        return now_ms()
+        return self.clock.now_ms()
 
     def delete_expired(self, limit: int = 500) -> int:
         """Delete up to ``limit`` closed executions past their retention period, in one
         short transaction; returns how many (call again while it returns ``limit``)."""
-        with self._transaction() as tx:
-            arns = tx.expired_executions(now_ms(), limit)  # locked, skipping rows others hold
+        with self.transaction() as tx:
+            arns = tx.expired_executions(self.clock.now_ms(), limit)  # locked, skipping rows others hold
             tx.delete_executions(arns, locked=True)
         return len(arns)
 
@@ -360,7 +377,7 @@ class Engine:
         if size > MAX_CHECKPOINT_BYTES:
             raise InvalidParameterValue(f"Checkpoint payloads total {size} bytes; the limit is {MAX_CHECKPOINT_BYTES}")
         ids = list(dict.fromkeys([u["Id"] for u in updates] + [u["ParentId"] for u in updates if u.get("ParentId")]))
-        with self._transaction() as tx:
+        with self.transaction() as tx:
             row, stored = tx.get_execution_and_operations(arn, ids)
             if row is None:
                 raise ResourceNotFound(f"Durable execution not found: {arn}")
@@ -369,7 +386,7 @@ class Engine:
                 return cached
             if row.token is None or token != row.token:
                 raise InvalidParameterValue("Invalid checkpoint token: it is stale, revoked or not for this execution")
-            batch = Batch(tx, row, now_ms(), self._notify)
+            batch = Batch(tx, row, self.clock.now_ms(), self.notify)
             batch.ops.update(stored)
             fx = tr.Effects()
             try:
@@ -449,7 +466,7 @@ class Engine:
             batch.apply(fx)
             return
         assert resolved is not None
-        child = self._new_execution(
+        child = self.new_execution(
             batch.tx, spec, request.get("Input"), None, batch.now, parent=(batch.row.arn, op["Id"]), version=resolved.version,
         )
         assert child is not None  # a fresh uuid name cannot be taken
@@ -482,7 +499,7 @@ class Engine:
         parent = tx.get_execution(child.parent_arn)
         if parent is None or parent.status not in OPEN:
             return
-        batch = Batch(tx, parent, now, self._notify)
+        batch = Batch(tx, parent, now, self.notify)
         batch.load([child.parent_op])
         op = batch.ops.get(child.parent_op)
         if op is None or op["Status"] != "STARTED":
@@ -516,8 +533,8 @@ class Engine:
         claimed: list[Invocation] = []
         if limit <= 0:
             return claimed
-        now = now_ms()
-        with self._transaction() as tx:
+        now = self.clock.now_ms()
+        with self.transaction() as tx:
             for row in tx.ready_executions(now, functions, limit, version):
                 spec = self.versions.spec(tx, row.function_name, row.version)
                 if spec is None:
@@ -547,7 +564,7 @@ class Engine:
         """Record how an invocation ended and decide what happens next. Given the
         ``invocation`` (a worker has it), its caller is known without a read: an
         execution's caller never changes."""
-        with self._transaction() as tx:
+        with self.transaction() as tx:
             if invocation is None:
                 self._lock_caller_of(tx, arn)
             elif invocation.caller is not None:
@@ -555,7 +572,7 @@ class Engine:
             row, open_ops = tx.get_execution_and_open_operations(arn)
             if row is None or row.invocation_id != invocation_id:
                 return  # a late report from an invocation already timed out or stopped
-            batch = Batch(tx, row, now_ms(), self._notify)
+            batch = Batch(tx, row, self.clock.now_ms(), self.notify)
             # Read with the execution: the EXECUTION operation (closing it) and the
             # chained invokes to release are among them.
             batch.open_ops = open_ops
@@ -598,7 +615,7 @@ class Engine:
             child = batch.tx.get_execution(child_arn)
             if child and child.status in OPEN and child.ready_ms is None and child.invocation_id is None and child.op_seq <= 1:
                 batch.tx.update_execution(child_arn, {"ready_ms": batch.now})
-                self._notify("ready", child_arn)
+                self.notify("ready", child_arn)
 
     def _finish(self, batch: Batch, status: str, *, result: str | None = None, error: dict[str, Any] | None = None) -> None:
         row = batch.row
@@ -623,25 +640,28 @@ class Engine:
 
     def fire_due(self, limit: int = TIMER_BATCH) -> int:
         """Fire due timers and expire overdue invocations; returns how many fired."""
-        now = now_ms()
+        now = self.clock.now_ms()
         with self.store.read() as tx:  # the scheduler asks on every wake-up; mostly nothing is due
             if not tx.anything_due(now):
                 return 0
-        with self._transaction() as tx:
+        with self.transaction() as tx:
             timers = tx.due_timers(now, limit)
             for timer in timers:
-                self._fire_timer(tx, timer, now)
+                self.fire_timer(tx, timer, now)
             overdue = tx.expired_leases(now, limit)
             for row in overdue:
                 self._expire_invocation(tx, row, now)
         return len(timers) + len(overdue)
 
-    def _fire_timer(self, tx: Transaction, timer: Timer, now: int) -> None:
+    def fire_timer(self, tx: Transaction, timer: Timer, now: int) -> None:
+        """Fire one timer inside an engine transaction (``transaction()``): complete the
+        wait, retry the step, time out the callback or the execution it belongs to."""
         tx.delete_timers(timer.arn, timer.op_id, timer.kind)
         row = tx.get_execution(timer.arn)
         if row is None or row.status not in OPEN:
             return
-        batch = Batch(tx, row, now, self._notify)
+        self._record("timer_fired", timer.arn, None, {"timer": timer.kind, "due_ms": timer.due_ms, "fired_ms": now})
+        batch = Batch(tx, row, now, self.notify)
         if timer.kind == "execution_timeout":
             if row.invocation_id is not None:
                 self._record_invocation_end(batch, {"ErrorType": "Execution.Timeout", "ErrorMessage": "Execution timed out"})
@@ -670,7 +690,7 @@ class Engine:
     def _expire_invocation(self, tx: Transaction, row: ExecutionRow, now: int) -> None:
         """The invocation ran past its function's timeout, or its runtime stopped renewing
         its lease (the process or its machine died): recorded as failed, as on AWS."""
-        batch = Batch(tx, row, now, self._notify)
+        batch = Batch(tx, row, now, self.notify)
         if row.invocation_deadline_ms is not None and row.invocation_deadline_ms <= now:
             spec = self.versions.spec(tx, row.function_name, row.version)
             timeout = spec.timeout_s if spec else 0
@@ -688,12 +708,12 @@ class Engine:
         (a process of this machine killed with everything it ran), so they are re-run
         now rather than when their deadline passes."""
         recovered = 0
-        with self._transaction() as tx:
+        with self.transaction() as tx:
             # Every running invocation: its deadline is before the end of time.
             for row in tx.expired_leases(2**62, limit):
                 if row.owner is None or not is_dead(row.owner):
                     continue
-                batch = Batch(tx, row, now_ms(), self._notify)
+                batch = Batch(tx, row, self.clock.now_ms(), self.notify)
                 self._apply_failure(batch, {
                     "ErrorType": "Runtime.ExitError",
                     "ErrorMessage": f"RequestId: {row.invocation_id} Error: the process running it ({row.owner}) exited",
@@ -723,12 +743,12 @@ class Engine:
 
     def ready_functions(self) -> list[str]:
         with self.store.read() as tx:
-            return tx.ready_functions(now_ms())
+            return tx.ready_functions(self.clock.now_ms())
 
     def ready_function_versions(self) -> list[tuple[str, int | None]]:
         """(function, version) pairs with executions due for an invocation."""
         with self.store.read() as tx:
-            return tx.ready_function_versions(now_ms())
+            return tx.ready_function_versions(self.clock.now_ms())
 
     def next_wakeup_ms(self, functions: Sequence[str] | None = None) -> int | None:
         with self.store.read() as tx:

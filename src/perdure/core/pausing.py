@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from perdure.core.batch import Batch
 from perdure.core.history import payload
+from perdure.deploy import MAX_EXECUTION_TIMEOUT_S
 from perdure.errors import ResourceConflict, ResourceNotFound
-from perdure.store.base import Timer
+from perdure.store import Timer
 
 if TYPE_CHECKING:
     from perdure.core.engine import Engine
@@ -25,11 +26,7 @@ if TYPE_CHECKING:
 def pause(engine: Engine, arn: str, reason: str | None, timeout_paused: bool = True) -> None:
     """Stop invoking an execution. With an invocation in progress it is PAUSING until
     that invocation's next checkpoint."""
-    from perdure.core import (
-        engine as engine_module,  # looked up per call: perdure.testing moves now_ms
-    )
-
-    with engine._transaction() as tx:
+    with engine.transaction() as tx:
         row = tx.get_execution(arn)
         if row is None:
             raise ResourceNotFound(f"Durable execution not found: {arn}")
@@ -37,13 +34,13 @@ def pause(engine: Engine, arn: str, reason: str | None, timeout_paused: bool = T
             return  # already asked: pausing again changes nothing
         if row.status != "RUNNING":
             raise ResourceConflict(f"Durable execution {arn} is {row.status}; only a running execution can be paused")
-        now = engine_module.now_ms()
+        now = engine.clock.now_ms()
         previous = json.loads(row.pause or "{}")
         state: dict[str, Any] = {
             "requested_ms": now, "reason": reason, "timeout_paused": timeout_paused,
             "extension_ms": previous.get("extension_ms", 0),
         }
-        batch = Batch(tx, row, now, engine._notify)
+        batch = Batch(tx, row, now, engine.notify)
         batch.set(pause=json.dumps(state), status="PAUSING")
         if row.invocation_id is None:
             enter(batch)
@@ -76,16 +73,14 @@ def enter(batch: Batch) -> None:
 def resume(engine: Engine, arn: str, reason: str | None) -> None:
     """Invoke a paused execution again if anything happened meanwhile (or cancel a
     pause that has not taken effect yet)."""
-    from perdure.core import engine as engine_module
-
-    with engine._transaction() as tx:
+    with engine.transaction() as tx:
         row = tx.get_execution(arn)
         if row is None:
             raise ResourceNotFound(f"Durable execution not found: {arn}")
         if row.status not in ("PAUSING", "PAUSED"):
             raise ResourceConflict(f"Durable execution {arn} is {row.status}, not paused")
-        now = engine_module.now_ms()
-        batch = Batch(tx, row, now, engine._notify)
+        now = engine.clock.now_ms()
+        batch = Batch(tx, row, now, engine.notify)
         state = json.loads(row.pause or "{}")
         if row.status == "PAUSED":
             details: dict[str, Any] = {"ResumeRequestTimestamp": now}
@@ -94,12 +89,12 @@ def resume(engine: Engine, arn: str, reason: str | None) -> None:
             batch.event("ExecutionResumed", None, details)
             if state.get("timeout_paused") and row.timeout_s:
                 extension = state.get("extension_ms", 0) + now - state.get("requested_ms", now)
-                longest = row.start_ms + engine_module.MAX_EXECUTION_TIMEOUT_S * 1000
+                longest = row.start_ms + MAX_EXECUTION_TIMEOUT_S * 1000
                 due = min(row.start_ms + row.timeout_s * 1000 + extension, longest)
                 state["extension_ms"] = extension
                 tx.set_timer(Timer(arn, arn.rsplit("/", 1)[-1], "execution_timeout", due))
         # Keep only what outlives the pause: how far the execution timeout moved.
         batch.set(status="RUNNING", pause=json.dumps({"extension_ms": state.get("extension_ms", 0)}))
         if row.ready_ms is not None:
-            engine._notify("ready", arn)
+            engine.notify("ready", arn)
         batch.flush()

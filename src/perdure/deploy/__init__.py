@@ -1,0 +1,71 @@
+"""What a function is and which code runs: functions read from a SAM or CloudFormation
+template (with its YAML tags and intrinsic functions evaluated locally), names and ARNs,
+and versions: snapshots of code and settings, publishing, aliases, pruning.
+
+May import: ``perdure.errors`` and ``store``. Imported by every package above it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from perdure import lazy_exports
+
+if TYPE_CHECKING:
+    from perdure.deploy.arns import (
+        DEFAULT_ACCOUNT,
+        DEFAULT_REGION,
+        LATEST,
+        function_arn,
+        parse_qualified_name,
+        qualified_arn,
+    )
+    from perdure.deploy.functions import FunctionSpec
+    from perdure.deploy.snapshots import SnapshotError, cache_dir_for, take_snapshot
+    from perdure.deploy.template import (
+        MAX_EXECUTION_TIMEOUT_S,
+        TemplateError,
+        load_template,
+        parse_function_name,
+    )
+    from perdure.deploy.versions import (
+        Target,
+        VersionKeeper,
+        Versions,
+        executed_version,
+        publish,
+        publish_all,
+        set_alias,
+    )
+
+DOORS = {
+    "arns": ["DEFAULT_ACCOUNT", "DEFAULT_REGION", "LATEST", "function_arn", "parse_qualified_name", "qualified_arn"],
+    "functions": ["FunctionSpec"],
+    "snapshots": ["SnapshotError", "cache_dir_for", "take_snapshot"],
+    "template": ["MAX_EXECUTION_TIMEOUT_S", "TemplateError", "load_template", "parse_function_name"],
+    "versions": ["Target", "VersionKeeper", "Versions", "executed_version", "publish", "publish_all", "set_alias"],
+}
+__all__ = [
+    "DEFAULT_ACCOUNT",
+    "DEFAULT_REGION",
+    "LATEST",
+    "MAX_EXECUTION_TIMEOUT_S",
+    "FunctionSpec",
+    "SnapshotError",
+    "Target",
+    "TemplateError",
+    "VersionKeeper",
+    "Versions",
+    "cache_dir_for",
+    "executed_version",
+    "function_arn",
+    "load_template",
+    "parse_function_name",
+    "parse_qualified_name",
+    "publish",
+    "publish_all",
+    "qualified_arn",
+    "set_alias",
+    "take_snapshot",
+]
+__getattr__ = lazy_exports(__name__, DOORS)

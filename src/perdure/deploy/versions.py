@@ -23,19 +23,19 @@ import base64
 import logging
 import re
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
+from perdure.clock import SYSTEM_CLOCK, Clock
 from perdure.deploy.arns import LATEST, parse_qualified_name, qualified_arn
 from perdure.deploy.functions import FunctionSpec
 from perdure.deploy.snapshots import cache_key, extract, spec_from_config, sweep, take_snapshot
 from perdure.errors import InvalidParameterValue, ResourceConflict, ResourceNotFound
-from perdure.store.version_rows import AliasRow, VersionRow
+from perdure.store import AliasRow, VersionRow
 
 if TYPE_CHECKING:
-    from perdure.store.base import Store, Transaction
+    from perdure.store import Store, Transaction
 
 log = logging.getLogger("perdure.versions")
 
@@ -58,10 +58,6 @@ class Target:
         return LATEST if self.version is None else str(self.version)
 
 
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 def executed_version(version: int | None) -> str:
     return LATEST if version is None else str(version)
 
@@ -71,8 +67,9 @@ class Versions:
     version never changes). ``functions``: the functions as the template describes
     them (their ``$LATEST``), shared with the engine."""
 
-    def __init__(self, functions: dict[str, FunctionSpec], cache: Path) -> None:
+    def __init__(self, functions: dict[str, FunctionSpec], cache: Path, clock: Clock = SYSTEM_CLOCK) -> None:
         self.functions = functions
+        self.clock = clock
         self.cache = cache
         self._specs: dict[tuple[str, int], tuple[FunctionSpec, str]] = {}
         self._lock = threading.Lock()
@@ -157,7 +154,7 @@ class Versions:
 # --------------------------------------------------------------------------- publishing
 
 
-def publish(store: Store, spec: FunctionSpec, description: str = "") -> tuple[VersionRow, bool]:
+def publish(store: Store, spec: FunctionSpec, description: str = "", clock: Clock = SYSTEM_CLOCK) -> tuple[VersionRow, bool]:
     """Publish the function's code and settings as they are on disk now, unless the
     newest version already holds exactly that. Returns (version, whether it is new);
     moves the function's ``AutoPublishAlias`` to it."""
@@ -180,7 +177,7 @@ def publish(store: Store, spec: FunctionSpec, description: str = "") -> tuple[Ve
                     code_size=snapshot.code_size,
                     config=snapshot.config,
                     description=description,
-                    created_ms=now_ms(),
+                    created_ms=clock.now_ms(),
                 )
                 created = tx.insert_version(row, encoded)
                 if not created:
@@ -189,15 +186,15 @@ def publish(store: Store, spec: FunctionSpec, description: str = "") -> tuple[Ve
             if alias:
                 current = tx.get_alias(spec.name, alias)
                 if current is None or current.version != row.version:
-                    tx.put_alias(AliasRow(spec.name, alias, row.version, "", now_ms()))
+                    tx.put_alias(AliasRow(spec.name, alias, row.version, "", clock.now_ms()))
         return row, created
 
 
-def publish_all(store: Store, functions: dict[str, FunctionSpec]) -> list[tuple[VersionRow, bool]]:
+def publish_all(store: Store, functions: dict[str, FunctionSpec], clock: Clock = SYSTEM_CLOCK) -> list[tuple[VersionRow, bool]]:
     """Publish every function whose code or settings changed; logs what it did."""
     results = []
     for spec in functions.values():
-        row, created = publish(store, spec)
+        row, created = publish(store, spec, clock=clock)
         also = f" (also {spec.logical_id})" if spec.logical_id and spec.logical_id != spec.name else ""
         state = "published" if created else "unchanged"
         log.info("%s%s: version %d (%s, code %s)", spec.name, also, row.version, state, row.code_sha256[:12])
@@ -210,7 +207,7 @@ def publish_all(store: Store, functions: dict[str, FunctionSpec]) -> list[tuple[
 
 def set_alias(
     store: Store, function: str, alias: str, version: str, description: str | None = None,
-    *, create: bool | None = None,
+    *, create: bool | None = None, clock: Clock = SYSTEM_CLOCK,
 ) -> AliasRow:
     """Point ``alias`` at ``version`` (a number or ``$LATEST``: the newest). With
     ``create`` True the alias must not exist yet; False: it must."""
@@ -238,7 +235,7 @@ def set_alias(
             raise ResourceNotFound(f"Alias not found: {qualified_arn(function, alias)}")
         if description is None:
             description = current.description if current else ""
-        row_out = AliasRow(function, alias, number, description, now_ms())
+        row_out = AliasRow(function, alias, number, description, clock.now_ms())
         tx.put_alias(row_out)
     return row_out
 
@@ -246,13 +243,13 @@ def set_alias(
 # --------------------------------------------------------------------------- pruning
 
 
-def prune(store: Store, cache: Path) -> list[tuple[str, int]]:
+def prune(store: Store, cache: Path, clock: Clock = SYSTEM_CLOCK) -> list[tuple[str, int]]:
     """Remove the code of versions nothing needs any more, from the database and from
     this machine's code cache; returns (function, version) of those removed now."""
     removed: list[tuple[str, int]] = []
     with store.transaction() as tx:
         for function, version in tx.removable_versions(PRUNE_BATCH):
-            if tx.remove_version(function, version, now_ms()):
+            if tx.remove_version(function, version, clock.now_ms()):
                 removed.append((function, version))
         live = tx.live_code()
     for function, version in removed:
@@ -265,9 +262,10 @@ class VersionKeeper:
     """Prunes old versions shortly after executions close (and every
     ``KEEPER_SWEEP_S``, for closes it did not hear of), on its own thread."""
 
-    def __init__(self, store: Store, cache: Path) -> None:
+    def __init__(self, store: Store, cache: Path, clock: Clock = SYSTEM_CLOCK) -> None:
         self.store = store
         self.cache = cache
+        self.clock = clock
         self._due = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -294,6 +292,6 @@ class VersionKeeper:
             self._stop.wait(KEEPER_DEBOUNCE_S)  # one prune for a burst of closes
             self._due.clear()
             try:
-                prune(self.store, self.cache)
+                prune(self.store, self.cache, self.clock)
             except Exception:
                 log.exception("pruning old versions failed; trying again later")

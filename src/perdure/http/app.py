@@ -18,8 +18,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from perdure.http.cloudformation import CloudFormationApi
 from perdure.http.cloudwatch_logs import LogsApi
-from perdure.logs.reader import tail_text
-from perdure.run.runtime import Runtime
+from perdure.logs import tail_text
+from perdure.run import Runtime
 
 INVOKE_PATH = re.compile(r"^/2015-03-31/functions/[^/]+/invocations$")
 

@@ -40,7 +40,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from perdure.deploy.template import function_arn, parse_function_name
+from perdure.deploy import function_arn, parse_function_name
 from perdure.http.request_guard import CONSOLE_PREFIX, send_error, send_json
 
 __all__ = [

@@ -18,7 +18,7 @@ from xml.sax.saxutils import escape
 from starlette.requests import Request
 from starlette.responses import Response
 
-from perdure.deploy.functions import FunctionSpec
+from perdure.deploy import FunctionSpec
 
 XMLNS = "http://cloudformation.amazonaws.com/doc/2010-05-15/"
 ACTIONS = ("DescribeStackResource", "DescribeStackResources")

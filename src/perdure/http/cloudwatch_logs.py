@@ -21,11 +21,9 @@ import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import Response
 
-from perdure.deploy.functions import FunctionSpec
-from perdure.logs import reader
-from perdure.logs.filters import FilterPatternError, parse
-from perdure.logs.reader import LogsError
-from perdure.store.base import Store, TransientStoreError
+from perdure.deploy import FunctionSpec
+from perdure.logs import FilterPatternError, LogsError, parse, reader
+from perdure.store import Store, TransientStoreError
 
 log = logging.getLogger("perdure.logs_api")
 

@@ -14,9 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from perdure.errors import InvalidParameterValue
-from perdure.ops.export import export_execution
-from perdure.ops.rerun import rerun_execution, rerun_summary
-from perdure.ops.skip_timer import skip_next_timer
+from perdure.ops import export_execution, rerun_execution, rerun_summary, skip_next_timer
 
 if TYPE_CHECKING:
     from perdure.http.lambda_api import LambdaApi

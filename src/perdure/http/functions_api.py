@@ -20,16 +20,23 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from perdure.deploy.arns import LATEST, function_arn, parse_qualified_name, qualified_arn
-from perdure.deploy.functions import FunctionSpec
-from perdure.deploy.snapshots import SnapshotError, take_snapshot
-from perdure.deploy.versions import publish, set_alias
+from perdure.deploy import (
+    LATEST,
+    FunctionSpec,
+    SnapshotError,
+    function_arn,
+    parse_qualified_name,
+    publish,
+    qualified_arn,
+    set_alias,
+    take_snapshot,
+)
 from perdure.errors import InvalidParameterValue, ResourceNotFound
-from perdure.store.version_rows import AliasRow, VersionRow
+from perdure.store import AliasRow, VersionRow
 
 if TYPE_CHECKING:
-    from perdure.run.runtime import Runtime
-    from perdure.store.base import Transaction
+    from perdure.run import Runtime
+    from perdure.store import Transaction
 
 Handler = Callable[[Request, str, str], Awaitable[Response]]
 JsonReader = Callable[[Request, str], Awaitable[dict[str, Any]]]  # (request, operation)
@@ -196,7 +203,7 @@ class FunctionsApi:
                     f"CodeSha256 {code_sha} does not match the function's code ({current})"
                 )
         try:
-            row, _ = publish(self.engine.store, spec, description)
+            row, _ = publish(self.engine.store, spec, description, self.engine.clock)
         except SnapshotError as exc:
             raise InvalidParameterValue(str(exc)) from None
         with self.engine.store.read() as tx:
@@ -232,7 +239,7 @@ class FunctionsApi:
         description = data.get("Description")
         if description is not None and not isinstance(description, str):
             raise InvalidParameterValue("Description must be a string")
-        row = set_alias(self.engine.store, function, alias, version, description, create=create)
+        row = set_alias(self.engine.store, function, alias, version, description, create=create, clock=self.engine.clock)
         return alias_configuration(row)
 
     # -- handlers ------------------------------------------------------------------

@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from perdure.deploy.versions import executed_version
-from perdure.store.base import ExecutionRow
+from perdure.deploy import executed_version
+from perdure.store import ExecutionRow
 
 
 def invoke_headers(row: ExecutionRow) -> dict[str, str]:

@@ -20,9 +20,8 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from perdure.core.engine import ACCOUNT, MAX_INPUT_BYTES, REGION, Engine
-from perdure.deploy.arns import function_arn, parse_qualified_name
-from perdure.deploy.versions import executed_version
+from perdure.core import ACCOUNT, MAX_INPUT_BYTES, REGION, Engine
+from perdure.deploy import executed_version, function_arn, parse_qualified_name
 from perdure.errors import (
     InvalidParameterValue,
     RequestTooLarge,
@@ -37,8 +36,8 @@ from perdure.http.invoke_result import function_error, invoke_headers
 from perdure.http.perdure_api import routes as perdure_routes
 from perdure.http.sync_waiters import DEFAULT_MAX_WAITING, SyncWaiters
 from perdure.http.validation import ValidationError, check_value, echo, validate_body
-from perdure.run.runtime import Runtime
-from perdure.store.base import ExecutionRow, TransientStoreError
+from perdure.run import Runtime
+from perdure.store import ExecutionRow, TransientStoreError
 
 log = logging.getLogger("perdure.api")
 
@@ -131,7 +130,7 @@ def parse_json(text: str | bytes) -> Any:
 
 def function_name(text: str) -> str:
     """The bare function name a path names, or a 4xx saying why there is none."""
-    from perdure.deploy.template import parse_function_name
+    from perdure.deploy import parse_function_name
 
     if not text or len(text) > 256 or not text.isprintable():
         raise ValidationError(f"FunctionName {echo(text)} must be 1-256 printable characters")

@@ -12,17 +12,15 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from perdure.console import Console, with_console
-from perdure.deploy.functions import FunctionSpec
-from perdure.deploy.versions import publish_all
+from perdure.deploy import FunctionSpec, publish_all
 from perdure.http.app import Gateway
 from perdure.http.auth import AuthConfig, Authenticator, SigV4Middleware, store_callback_resolver
 from perdure.http.connections import MAX_HEAD_BYTES, DeadlineH11Protocol
 from perdure.http.lambda_api import LambdaApi
 from perdure.http.request_guard import RequestGuard
 from perdure.http.sync_waiters import DEFAULT_MAX_WAITING
-from perdure.run.metrics import RuntimeMetrics
-from perdure.run.runtime import LEASE_S, PROCESSES, THREADS, Runtime
-from perdure.run.tracing import install as install_tracing
+from perdure.run import LEASE_S, PROCESSES, THREADS, Runtime, RuntimeMetrics
+from perdure.run import install as install_tracing
 from perdure.store import redact
 
 log = logging.getLogger("perdure.server")
@@ -55,7 +53,7 @@ def run_server(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     runtime = Runtime(db_url, functions, processes=workers, threads=threads, lease_s=lease_s)
-    publish_all(runtime.store, functions)  # executions run on immutable snapshots
+    publish_all(runtime.store, functions, runtime.engine.clock)  # executions run on immutable snapshots
     runtime.start()
     if on_start is not None:
         on_start(runtime)

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from perdure.errors import TooManyRequests
-from perdure.store.base import ExecutionRow
+from perdure.store import ExecutionRow
 
 OPEN_STATUSES = frozenset({"RUNNING", "PAUSING", "PAUSED"})
 DEFAULT_MAX_WAITING = 1000

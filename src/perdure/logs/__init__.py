@@ -1,3 +1,35 @@
-"""What handlers log, per execution: captured in worker processes (``capture``),
-written in batches (``sink``), read as CloudWatch Logs presents it (``reader``, with
-filter patterns in ``filters``). The engine knows nothing of it."""
+"""What handlers log, per execution: captured in worker processes (``capture``), written
+in batches (``sink``), read as CloudWatch Logs presents it (``reader``, with filter
+patterns in ``filters``). The engine knows nothing of it.
+
+May import: ``perdure.errors``, ``store`` and ``deploy``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from perdure import lazy_exports
+
+if TYPE_CHECKING:
+    from perdure.logs.filters import FilterPatternError, parse
+    from perdure.logs.reader import LogsError, execution_rows, tail_text
+    from perdure.logs.sink import LogSink, recover_orphan_spools, recover_worker_logs, spool_path
+
+DOORS = {
+    "filters": ["FilterPatternError", "parse"],
+    "reader": ["LogsError", "execution_rows", "tail_text"],
+    "sink": ["LogSink", "recover_orphan_spools", "recover_worker_logs", "spool_path"],
+}
+__all__ = [
+    "FilterPatternError",
+    "LogSink",
+    "LogsError",
+    "execution_rows",
+    "parse",
+    "recover_orphan_spools",
+    "recover_worker_logs",
+    "spool_path",
+    "tail_text",
+]
+__getattr__ = lazy_exports(__name__, DOORS)

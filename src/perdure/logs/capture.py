@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any, TextIO
 
-from perdure.store.log_rows import NewLogRecord
+from perdure.store import NewLogRecord
 
 MAX_MESSAGE_CHARS = 256 * 1024  # CloudWatch's event size limit
 MAX_FRAMES = 64

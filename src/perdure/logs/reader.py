@@ -16,11 +16,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from perdure.deploy.arns import function_arn
-from perdure.deploy.functions import FunctionSpec
+from perdure.deploy import FunctionSpec, function_arn
 from perdure.logs.filters import Pattern
-from perdure.store.base import Store
-from perdure.store.log_rows import LogRow
+from perdure.store import LogRow, Store
 
 MAX_EVENTS = 10_000
 SCAN_ROWS = 2_000  # rows read per store query

@@ -31,8 +31,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from perdure.logs.capture import iso_ms
-from perdure.store.base import Store
-from perdure.store.log_rows import NewLogRecord
+from perdure.store import NewLogRecord, Store
 
 log = logging.getLogger("perdure.logs")
 

@@ -15,11 +15,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from perdure.core.batch import OPEN, Batch
-from perdure.core.devtime import scaled_due
-from perdure.core.engine import Engine, now_ms
+from perdure.core import OPEN, Batch, Engine, scaled_due
 from perdure.errors import InvalidParameterValue, ResourceConflict, ResourceNotFound
-from perdure.store.base import ExecutionRow, Timer, Transaction
+from perdure.store import ExecutionRow, Timer, Transaction
 
 ADVANCED_EVENT = "TimerAdvanced"
 POLL_S = 0.05
@@ -71,13 +69,13 @@ def advance(engine: Engine, arn: str, operation: str | None = None) -> list[dict
     """Fire now the pending wait or retry timers of an execution (those of the operation
     named or with id ``operation`` only, when given), and the back-off before re-invoking
     after a failed invocation. Returns what was advanced."""
-    with engine._transaction() as tx:
+    with engine.transaction() as tx:
         row = tx.get_execution(arn)
         if row is None:
             raise ResourceNotFound(f"Durable execution not found: {arn}")
         if row.status not in OPEN:
             raise ResourceConflict(f"Durable execution {arn} is {row.status}: nothing to advance")
-        now = now_ms()
+        now = engine.clock.now_ms()
         state = describe(row, tx.open_operations(arn))
         timers: list[tuple[dict[str, Any], str, int]] = [
             (w, "wait", int(w["DueTimestamp"])) for w in state["Waits"]
@@ -90,13 +88,13 @@ def advance(engine: Engine, arn: str, operation: str | None = None) -> list[dict
         advanced: list[dict[str, Any]] = []
         for op, kind, due in timers:
             _record(engine, tx, arn, now, op, kind, due)
-            engine._fire_timer(tx, Timer(arn, op["Id"], kind, due), now)
+            engine.fire_timer(tx, Timer(arn, op["Id"], kind, due), now)
             advanced.append({"Id": op["Id"], "Name": op["Name"], "Timer": kind, "DueTimestamp": due})
         retry = state.get("InvocationRetry")
         if operation is None and retry and retry["NextInvocationTimestamp"] > now:
             _record(engine, tx, arn, now, None, "invocation_retry", retry["NextInvocationTimestamp"])
             tx.update_execution(arn, {"ready_ms": now})
-            engine._notify("ready", arn)
+            engine.notify("ready", arn)
             advanced.append({"Id": None, "Name": None, "Timer": "invocation_retry",
                              "DueTimestamp": retry["NextInvocationTimestamp"]})
         if not advanced:
@@ -110,7 +108,7 @@ def advance(engine: Engine, arn: str, operation: str | None = None) -> list[dict
 def _record(engine: Engine, tx: Transaction, arn: str, now: int, op: dict[str, Any] | None, kind: str, due: int) -> None:
     row = tx.get_execution(arn)
     assert row is not None
-    batch = Batch(tx, row, now, engine._notify)
+    batch = Batch(tx, row, now, engine.notify)
     details = {"Timer": kind, "ScheduledTimestamp": due, "AdvancedBy": "perdure executions advance (development)"}
     target = {"Id": op["Id"], "Type": "WAIT" if kind == "wait" else "STEP", "Name": op.get("Name")} if op else None
     batch.event(ADVANCED_EVENT, target, details)

@@ -12,12 +12,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from perdure.core import engine as engine_module
+from perdure.core import Engine
 from perdure.core import transitions as tr
-from perdure.core.engine import Engine
 from perdure.errors import InvalidParameterValue, ResourceNotFound
-from perdure.logs.reader import execution_rows
-from perdure.store.base import ExecutionRow
+from perdure.logs import execution_rows
+from perdure.store import ExecutionRow
 
 FORMAT = "perdure.execution"
 VERSION = 1
@@ -73,7 +72,7 @@ def export_execution(engine: Engine, arn: str) -> dict[str, Any]:
     return {
         "Format": FORMAT,
         "Version": VERSION,
-        "ExportedTimestamp": engine_module.now_ms(),
+        "ExportedTimestamp": engine.clock.now_ms(),
         "Execution": execution_document(row),
         "Operations": operations,
         "History": events,

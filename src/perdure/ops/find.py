@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from perdure.core.engine import Engine
+from perdure.core import Engine
 from perdure.errors import InvalidParameterValue, ResourceNotFound
-from perdure.store.base import ExecutionRow
+from perdure.store import ExecutionRow
 
 PAGE = 1000
 MIN_PREFIX = 4
@@ -29,7 +29,7 @@ def execution_id(arn: str) -> str:
 def _functions(engine: Engine, function: str | None) -> list[str]:
     if function is None:
         return sorted(engine.functions)
-    from perdure.deploy.template import parse_function_name
+    from perdure.deploy import parse_function_name
 
     name = parse_function_name(function)
     engine.function(name)  # ResourceNotFound for an unknown function

@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from perdure.core.engine import Engine
+from perdure.core import Engine
 from perdure.errors import InvalidParameterValue
-from perdure.store.base import ExecutionRow
+from perdure.store import ExecutionRow
 
 MAX_PAGE = 500
 OPERATIONS_PAGE = 1000

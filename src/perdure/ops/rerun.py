@@ -13,12 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from perdure.core import engine as engine_module
+from perdure.core import MAX_INPUT_BYTES, Batch, Engine
 from perdure.core import transitions as tr
-from perdure.core.batch import Batch
-from perdure.core.engine import MAX_INPUT_BYTES, Engine
 from perdure.errors import InvalidParameterValue, ResourceConflict, ResourceNotFound
-from perdure.store.base import ExecutionRow
+from perdure.store import ExecutionRow
 
 # Events a reused operation brings along; invocation and execution events stay behind.
 _SKIPPED_EVENTS = ("InvocationCompleted", "ExecutionStarted", "ExecutionSucceeded", "ExecutionFailed",
@@ -87,7 +85,7 @@ def rerun_execution(
     default: the newest) is the function version the rerun is pinned to."""
     if input_payload is not None and len(input_payload.encode()) > MAX_INPUT_BYTES:
         raise InvalidParameterValue(f"Input payload is larger than {MAX_INPUT_BYTES} bytes")
-    with engine._transaction() as tx:
+    with engine.transaction() as tx:
         source = tx.get_execution(arn, lock=False)
         if source is None:
             raise ResourceNotFound(f"Durable execution not found: {arn}")
@@ -103,13 +101,13 @@ def rerun_execution(
         reused_by_id = {op["Id"]: op for op in reused}
         events = [e for e in tx.events_page(arn, 0, 1 << 30, False)
                   if e.get("Id") in reused_by_id and e["EventType"] not in _SKIPPED_EVENTS]
-        now = engine_module.now_ms()  # looked up per call: perdure.testing moves it
+        now = engine.clock.now_ms()
         new_input = source.input if input_payload is None else input_payload
-        row = engine._new_execution(tx, spec, new_input, name, now, version=resolved.version)
+        row = engine.new_execution(tx, spec, new_input, name, now, version=resolved.version)
         if row is None:
             raise ResourceConflict(f"Durable execution {name} of {source.function_name} already exists")
         row = tx.get_execution(row.arn) or row
-        batch = Batch(tx, row, now, engine._notify)
+        batch = Batch(tx, row, now, engine.notify)
         for op in reused:
             batch.put(dict(op))
         for event in events:

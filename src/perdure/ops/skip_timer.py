@@ -12,11 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from perdure.core import engine as engine_module
-from perdure.core.batch import OPEN
-from perdure.core.engine import Engine
+from perdure.core import OPEN, Engine
 from perdure.errors import ResourceNotFound
-from perdure.store.base import Timer
+from perdure.store import Timer
 
 
 def skip_next_timer(engine: Engine, arn: str, unless_open: str | None = None) -> dict[str, Any]:
@@ -25,7 +23,7 @@ def skip_next_timer(engine: Engine, arn: str, unless_open: str | None = None) ->
     open yet (the caller waits for it). ``State`` says which: ``closed``, ``busy``,
     ``ready`` (the named operation is open), ``idle`` (nothing to fire: it waits on
     something only the outside can give) or ``fired`` (``Fired`` tells what)."""
-    now = engine_module.now_ms()
+    now = engine.clock.now_ms()
     with engine.store.transaction() as tx:
         row = tx.get_execution(arn)
         if row is None:

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from perdure.deploy.functions import FunctionSpec
+from perdure.deploy import FunctionSpec
 from perdure.run.runtime import Runtime
 from perdure.run.tracing import install as install_tracing
 from perdure.store import redact

@@ -14,7 +14,7 @@ and total worker slots.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from prometheus_client import (
@@ -29,9 +29,8 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 from starlette.types import Receive, Scope, Send
 
-from perdure.core.engine import now_ms
 from perdure.run.runtime import Runtime
-from perdure.store.base import Timer, Transaction
+from perdure.store import ExecutionRow
 
 log = logging.getLogger("perdure.metrics")
 
@@ -54,7 +53,7 @@ class _StateCollector(Collector):
             "perdure_ready_executions", "Executions due for an invocation and waiting for one", labels=["function"]
         )
         with self.runtime.store.read() as tx:
-            for function, count in sorted(tx.ready_depth(now_ms()).items()):
+            for function, count in sorted(tx.ready_depth(self.runtime.engine.clock.now_ms()).items()):
                 ready.add_metric([function], count)
         yield ready
         busy, total = self.runtime.slots()
@@ -87,28 +86,15 @@ class RuntimeMetrics:
         self._watch(runtime)
 
     def _watch(self, runtime: Runtime) -> None:
-        engine = runtime.engine
-        start = engine.start_execution
-
-        def start_execution(function_name: str, input_payload: str | None, name: str | None = None) -> Any:
-            row, created = start(function_name, input_payload, name)
-            if created:
-                self.started.labels(function_name).inc()
-            return row, created
-
-        engine.start_execution = start_execution  # type: ignore[method-assign]
-        # Timers fire inside the engine's transactions: the one place that sees each.
-        fire = getattr(engine, "_fire_timer", None)
-        if fire is None:
-            log.warning("the engine has no _fire_timer: perdure_timer_lag_seconds stays empty")
-        else:
-
-            def fire_timer(tx: Transaction, timer: Timer, now: int) -> None:
-                self.timer_lag_seconds.labels(timer.kind).observe(max(0, now - timer.due_ms) / 1000)
-                fire(tx, timer, now)
-
-            engine._fire_timer = fire_timer  # type: ignore[method-assign]
+        runtime.engine.add_listener(self._on_engine_event)
         runtime.add_observer(self._observe)
+
+    def _on_engine_event(self, kind: str, arn: str, row: ExecutionRow | None, detail: Mapping[str, Any]) -> None:
+        if kind == "started" and row is not None:
+            self.started.labels(row.function_name).inc()
+        elif kind == "timer_fired":
+            lag_ms = max(0, int(detail["fired_ms"]) - int(detail["due_ms"]))
+            self.timer_lag_seconds.labels(str(detail["timer"])).observe(lag_ms / 1000)
 
     def _observe(self, kind: str, arn: str, details: dict[str, Any]) -> None:
         function = details.get("function") or function_of(arn)

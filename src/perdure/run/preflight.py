@@ -17,7 +17,7 @@ import sys
 import traceback
 from multiprocessing.connection import Connection
 
-from perdure.deploy.functions import FunctionSpec
+from perdure.deploy import FunctionSpec
 
 TIMEOUT_S = 120.0
 

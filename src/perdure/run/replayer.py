@@ -57,8 +57,8 @@ from aws_durable_execution_sdk_python.lambda_service import (
 from aws_durable_execution_sdk_python.serdes import EXTENDED_TYPES_SERDES, SerDesContext
 
 import perdure
+from perdure.core import Outcome
 from perdure.core import transitions as tr
-from perdure.core.engine import Outcome
 from perdure.run.service_client import _operation
 from perdure.run.worker import LambdaContext, outcome_of
 

@@ -22,20 +22,18 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from perdure.core.engine import Engine, Invocation, now_ms
-from perdure.deploy.functions import FunctionSpec
-from perdure.deploy.versions import VersionKeeper
-from perdure.logs.sink import recover_orphan_spools, recover_worker_logs
+from perdure.core import NO_DETAIL, Engine, Invocation
+from perdure.deploy import FunctionSpec, VersionKeeper
+from perdure.logs import recover_orphan_spools, recover_worker_logs
 from perdure.run.worker import worker_main
-from perdure.store import open_store
-from perdure.store.base import ExecutionRow
+from perdure.store import ExecutionRow, open_store
 
 log = logging.getLogger("perdure.runtime")
 
@@ -133,7 +131,7 @@ class Runtime:
         self._others = False
         self._observers: list[Callable[[str, str, dict[str, Any]], None]] = []
         self.engine.add_listener(self._on_engine_event)
-        self.keeper = VersionKeeper(self.store, self.engine.versions.cache)
+        self.keeper = VersionKeeper(self.store, self.engine.versions.cache, self.engine.clock)
         self.add_observer(lambda kind, _arn, _details: self.keeper.closed() if kind != "invocation" else None)  # old versions may be unused now
 
     # -- public API ----------------------------------------------------------------
@@ -239,13 +237,13 @@ class Runtime:
     def advance(self, arn: str, operation: str | None = None, timeout: float = 30.0) -> list[dict[str, Any]]:
         """Development: fire the execution's pending wait or retry timer now (waiting up
         to ``timeout`` seconds for it to reach one); recorded in its history."""
-        from perdure.ops.advance import advance_when_pending
+        from perdure.ops import advance_when_pending
 
         return advance_when_pending(self.engine, arn, operation, timeout)
 
     def callback_id(self, arn: str, name: str, timeout: float = 30.0) -> str:
         """The id of the execution's callback ``name``, once it has started."""
-        from perdure.ops.advance import callback_id
+        from perdure.ops import callback_id
 
         return callback_id(self.engine, arn, name, timeout)
 
@@ -270,8 +268,10 @@ class Runtime:
             return False
         return False
 
-    def _on_engine_event(self, kind: str, arn: str, row: ExecutionRow | None) -> None:
+    def _on_engine_event(self, kind: str, arn: str, row: ExecutionRow | None, _detail: Mapping[str, Any] = NO_DETAIL) -> None:
         """This process changed an execution (after commit)."""
+        if kind not in ("ready", "closed"):
+            return
         self._announce(kind, arn, row)
         # Work for a function hosted elsewhere is that runtime's to pick up (the
         # notification tells it, and it sees any new timer too); alone, take everything.
@@ -448,7 +448,7 @@ class Runtime:
         wakeup = self.engine.next_wakeup_ms(self.hosted)
         if wakeup is None:
             return max(0.0, longest)
-        delay = (wakeup - now_ms()) / 1000
+        delay = (wakeup - self.engine.clock.now_ms()) / 1000
         if delay <= 0:
             if self._free_slots() == 0:
                 return max(0.0, longest)  # ready work waits for a worker message
@@ -460,13 +460,13 @@ class Runtime:
         running = [i for p in self._procs for i in p.inflight]
         if running:
             with self.store.transaction() as tx:
-                tx.renew_leases(self.owner, running, now_ms() + self.lease_ms)
+                tx.renew_leases(self.owner, running, self.engine.clock.now_ms() + self.lease_ms)
 
     def _free_slots(self) -> int:
         return sum(self.threads - len(p.inflight) for p in self._procs if not p.draining)
 
     def _recycle_stuck(self) -> None:
-        now = now_ms()
+        now = self.engine.clock.now_ms()
         for p in list(self._procs):
             stuck = [i for i, (_, deadline) in p.inflight.items() if deadline + KILL_GRACE_MS < now]
             if stuck:

@@ -22,9 +22,9 @@ from aws_durable_execution_sdk_python.lambda_service import (
     StateOutput,
 )
 
-from perdure.core.engine import Engine
+from perdure.core import Engine
 from perdure.errors import ServiceError
-from perdure.store.base import TransientStoreError
+from perdure.store import TransientStoreError
 
 
 class EngineServiceClient:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from perdure.run.runtime import Runtime
-from perdure.store.base import ExecutionRow, Store
+from perdure.store import ExecutionRow, Store
 
 log = logging.getLogger("perdure.tracing")
 

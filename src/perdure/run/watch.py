@@ -15,10 +15,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from perdure.deploy.functions import FunctionSpec
-from perdure.deploy.snapshots import SnapshotError
-from perdure.deploy.template import TemplateError
-from perdure.deploy.versions import publish
+from perdure.deploy import FunctionSpec, SnapshotError, TemplateError, publish
 from perdure.run.runtime import Runtime
 
 log = logging.getLogger("perdure.watch")
@@ -88,7 +85,7 @@ class Watcher:
         published = []
         for spec in functions.values():
             try:
-                row, created = publish(engine.store, spec)
+                row, created = publish(engine.store, spec, clock=engine.clock)
             except SnapshotError as exc:
                 say(f"{spec.name}: not published: {exc}")
                 continue

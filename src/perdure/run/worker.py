@@ -27,11 +27,9 @@ from aws_durable_execution_sdk_python.execution import (
     InitialExecutionState,
 )
 
-from perdure.core.engine import Engine, Invocation, Outcome
-from perdure.deploy.arns import function_arn
-from perdure.deploy.functions import FunctionSpec
-from perdure.logs import capture
-from perdure.logs.sink import LogSink, spool_path
+from perdure.core import Engine, Invocation, Outcome
+from perdure.deploy import FunctionSpec, function_arn
+from perdure.logs import LogSink, capture, spool_path
 from perdure.run import stacktraces
 from perdure.run.invocation_stats import InvocationStats
 from perdure.run.service_client import EngineServiceClient
@@ -251,7 +249,7 @@ def worker_main(conn: Connection, db_url: str, threads: int, functions: dict[str
         with lock:
             conn.send(message)
 
-    engine.add_listener(lambda kind, arn, row: send(("event", kind, arn, row)))
+    engine.add_listener(lambda kind, arn, row, _detail: send(("event", kind, arn, row)) if kind in ("ready", "closed") else None)
     worker = Worker(engine, send, logs)
     pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="invocation")
     try:

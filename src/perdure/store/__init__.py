@@ -1,5 +1,9 @@
 """Storage backends behind one contract (``base.Store``): SQLite, embedded, for one
-server; PostgreSQL for several servers and workers on several machines."""
+server; PostgreSQL for several servers and workers on several machines. The SQL both
+run is in ``sql`` and ``common``; versions, log records and counts have their rows and
+queries in ``version_rows``, ``log_rows`` and ``counts``.
+
+May import: ``perdure.errors`` only. Imported by every package above it."""
 
 from __future__ import annotations
 
@@ -17,9 +21,15 @@ from perdure.store.base import (
     Transaction,
     TransientStoreError,
 )
+from perdure.store.log_rows import LogRow, NewLogRecord
+from perdure.store.version_rows import ANY_VERSION, AliasRow, VersionRow
 
 __all__ = [
+    "ANY_VERSION",
+    "AliasRow",
     "ExecutionRow",
+    "LogRow",
+    "NewLogRecord",
     "SchemaError",
     "Store",
     "StoreError",
@@ -27,6 +37,7 @@ __all__ = [
     "Timer",
     "Transaction",
     "TransientStoreError",
+    "VersionRow",
     "default_db_url",
     "open_store",
     "redact",
