@@ -23,7 +23,7 @@ import uvicorn
 
 from perdure.console import Console
 from perdure.deploy.functions import FunctionSpec
-from perdure.ops.advance import advance, pending
+from perdure.ops import advance, pending
 from perdure.testing import TestEnv, TestExecution
 from tests.support import free_port
 
@@ -206,3 +206,47 @@ def test_two_environments_each_keep_their_own_now(functions: dict[str, FunctionS
         [marked] = moved.events("TimerAdvanced", "week")
         assert abs(marked["EventTimestamp"] - virtual_now(moving)) < SLACK_MS
         assert advanced[0]["DueTimestamp"] == due
+
+
+class _Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, now_ms: int) -> None:
+        self.now = now_ms
+
+    def now_ms(self) -> int:
+        return self.now
+
+
+def test_metrics_read_the_runtime_s_clock(tmp_path: Path) -> None:
+    """A 7-day wait under a clock 30 days ahead of the system's: the ready gauge counts
+    the execution once that clock passes the wait, and the timer lag is measured in it."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from perdure import FunctionSpec, Runtime
+    from perdure.core import Outcome
+    from perdure.run import RuntimeMetrics
+
+    clock = _Clock(int(time.time() * 1000) + 30 * DAY_MS)
+    spec = FunctionSpec(name="Fn", handler="x.y", timeout_s=30, execution_timeout_s=30 * 86400)
+    runtime = Runtime(f"sqlite:///{tmp_path / 'db.sqlite'}", {"Fn": spec}, processes=0, clock=clock)
+    try:
+        metrics = RuntimeMetrics(runtime)
+        engine = runtime.engine
+        row, _ = engine.start_execution("Fn", None)
+        [invocation] = engine.claim(None, 1, "test")
+        wait = {"Id": "w", "Type": "WAIT", "Action": "START", "Name": "week", "WaitOptions": {"WaitSeconds": 7 * 86400}}
+        engine.checkpoint(row.arn, invocation.token, [wait], None)
+        engine.complete_invocation(row.arn, invocation.invocation_id, Outcome("PENDING"))
+        clock.now += 7 * DAY_MS + 60_000  # a minute past the wait, on this clock only
+        assert engine.fire_due() == 1
+
+        samples = {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(metrics.text().decode()) for s in family.samples
+        }
+        assert samples[("perdure_ready_executions", (("function", "Fn"),))] == 1
+        assert samples[("perdure_timer_lag_seconds_sum", (("kind", "wait"),))] == pytest.approx(60, abs=1)
+        assert samples[("perdure_executions_started_total", (("function", "Fn"),))] == 1
+    finally:
+        runtime.stop()

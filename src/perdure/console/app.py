@@ -41,7 +41,7 @@ from perdure.console.security import (
 )
 from perdure.core import OPEN, Engine
 from perdure.errors import InvalidParameterValue, RequestTooLarge, ResourceNotFound, ServiceError
-from perdure.ops import inspection
+from perdure.ops import ExecutionQuery, all_events, execution_counts, operations, search_executions
 from perdure.store import ExecutionRow, TransientStoreError
 
 log = logging.getLogger("perdure.console")
@@ -194,7 +194,7 @@ class Console:
         viewer = await self.viewer(request)
         if isinstance(viewer, Response):
             return viewer
-        counts = await self.run(inspection.execution_counts, self.engine)
+        counts = await self.run(execution_counts, self.engine)
         functions = []
         readable = set(self._readable_functions(viewer))
         for name, spec in sorted(self.engine.functions.items()):
@@ -211,7 +211,7 @@ class Console:
             has_versions=has_versions, page="functions",
         )
 
-    def _execution_query(self, request: Request, viewer: Viewer) -> tuple[inspection.ExecutionQuery, dict[str, Any]]:
+    def _execution_query(self, request: Request, viewer: Viewer) -> tuple[ExecutionQuery, dict[str, Any]]:
         params = request.query_params
         function = params.get("function") or ""
         if function and function not in self.engine.functions:
@@ -231,7 +231,7 @@ class Console:
             raise InvalidParameterValue("size must be a number") from exc
         if size not in PAGE_SIZES:
             raise InvalidParameterValue(f"size must be one of {', '.join(map(str, PAGE_SIZES))}")
-        query = inspection.ExecutionQuery(
+        query = ExecutionQuery(
             functions=[function] if function else (None if viewer.permits is None else self._readable_functions(viewer)),
             statuses=statuses,
             started_after_ms=started_after, started_before_ms=started_before, text=text or None,
@@ -247,7 +247,7 @@ class Console:
         query, filters = self._execution_query(request, viewer)
         marker = request.query_params.get("marker") or None
         back = [m for m in (request.query_params.get("back") or "").split(",") if m]
-        rows, next_marker = await self.run(inspection.search_executions, self.engine, query, marker, filters["size"])
+        rows, next_marker = await self.run(search_executions, self.engine, query, marker, filters["size"])
         # A query that names one execution exactly (an ARN) goes straight to it.
         if not marker and query.text and len(rows) == 1 and rows[0].arn == query.text:
             return RedirectResponse(self.execution_url(rows[0].arn), status_code=303)
@@ -267,8 +267,8 @@ class Console:
 
     def _load_execution(self, arn: str) -> dict[str, Any]:
         row = self.engine.get_execution(arn)
-        ops = [{k: v for k, v in op.items() if not k.startswith("_")} for op in inspection.operations(self.engine, arn)]
-        events = inspection.all_events(self.engine, arn, include_data=True)
+        ops = [{k: v for k, v in op.items() if not k.startswith("_")} for op in operations(self.engine, arn)]
+        events = all_events(self.engine, arn, include_data=True)
         now = self.engine.clock.now_ms()
         running = row.invocation_start_ms if row.invocation_id else None
         tl = timeline.build(ops, events, now, execution_end_ms=row.end_ms, running_since_ms=running)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from perdure import lazy_exports
 
 if TYPE_CHECKING:
-    from perdure.core.batch import OPEN, Batch, Listener
+    from perdure.core.batch import OPEN, Batch, Listener, execution_not_found, require_execution
     from perdure.core.devtime import ENV, scaled_due
     from perdure.core.engine import (
         ACCOUNT,
@@ -24,10 +24,12 @@ if TYPE_CHECKING:
         Outcome,
         open_engine,
     )
+    from perdure.core.transitions import TERMINAL, Effects, apply_update, public_operation
 
 DOORS = {
-    "batch": ["OPEN", "Batch", "Listener"],
+    "batch": ["OPEN", "Batch", "Listener", "execution_not_found", "require_execution"],
     "devtime": ["ENV", "scaled_due"],
+    "transitions": ["TERMINAL", "Effects", "apply_update", "public_operation"],
     "engine": ["ACCOUNT", "MAX_INPUT_BYTES", "NO_DETAIL", "REGION", "Engine", "Invocation", "Outcome", "open_engine"],
 }
 __all__ = [
@@ -37,12 +39,18 @@ __all__ = [
     "NO_DETAIL",
     "OPEN",
     "REGION",
+    "TERMINAL",
     "Batch",
+    "Effects",
     "Engine",
     "Invocation",
     "Listener",
     "Outcome",
+    "apply_update",
+    "execution_not_found",
     "open_engine",
+    "public_operation",
+    "require_execution",
     "scaled_due",
 ]
 __getattr__ = lazy_exports(__name__, DOORS)

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from perdure.core import transitions as tr
 from perdure.core.devtime import scaled_due
 from perdure.core.history import make_event
+from perdure.errors import ResourceNotFound
 from perdure.store import ExecutionRow, Timer, Transaction
 
 # Statuses of an execution that is not closed; PAUSING/PAUSED ones are not invoked.
@@ -147,3 +148,16 @@ class Batch:
         for op, pos, seq in self.numbered:
             self.tx.put_operation(self.row.arn, op, pos, seq)
         self.numbered = []
+
+
+def execution_not_found(arn: str) -> ResourceNotFound:
+    """The error for an execution that does not exist (as the Lambda API words it)."""
+    return ResourceNotFound(f"Durable execution not found: {arn}")
+
+
+def require_execution(tx: Transaction, arn: str, *, lock: bool = True) -> ExecutionRow:
+    """The execution (locked unless ``lock`` is False), or ``ResourceNotFound``."""
+    row = tx.get_execution(arn, lock=lock)
+    if row is None:
+        raise execution_not_found(arn)
+    return row

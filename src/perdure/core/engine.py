@@ -20,7 +20,15 @@ from typing import Any
 from perdure.clock import SYSTEM_CLOCK, Clock
 from perdure.core import pausing
 from perdure.core import transitions as tr
-from perdure.core.batch import OPEN, Batch, Listener, issued_to, make_token
+from perdure.core.batch import (
+    OPEN,
+    Batch,
+    Listener,
+    execution_not_found,
+    issued_to,
+    make_token,
+    require_execution,
+)
 from perdure.core.history import error_payload, payload, strip_payloads
 from perdure.deploy import (
     DEFAULT_ACCOUNT,
@@ -219,17 +227,13 @@ class Engine:
 
     def get_execution(self, arn: str) -> ExecutionRow:
         with self.store.read() as tx:
-            row = tx.get_execution(arn, lock=False)
-        if row is None:
-            raise ResourceNotFound(f"Durable execution not found: {arn}")
+            row = require_execution(tx, arn, lock=False)
         return row
 
     def history(self, arn: str, marker: str | None, max_items: int | None, reverse: bool, include_data: bool) -> tuple[list[dict[str, Any]], str | None]:
         limit = _page_size(max_items, 1000)
         with self.store.read() as tx:
-            row = tx.get_execution(arn, lock=False)
-            if row is None:
-                raise ResourceNotFound(f"Durable execution not found: {arn}")
+            row = require_execution(tx, arn, lock=False)
             start = _int_marker(marker) if marker else (row.next_event_id if reverse else 0)
             events = tx.events_page(arn, start, limit + 1, reverse)
         next_marker = None
@@ -300,9 +304,7 @@ class Engine:
         """Stop an execution: revoke its invocation, cancel what it waits on, stop the
         executions its chained invokes started, and record ExecutionStopped."""
         with self.transaction() as tx:
-            row = tx.get_execution(arn)
-            if row is None:
-                raise ResourceNotFound(f"Durable execution not found: {arn}")
+            row = require_execution(tx, arn)
             if row.status not in OPEN:
                 raise ResourceConflict(f"Durable execution {arn} is already {row.status}")
             now = self.clock.now_ms()
@@ -348,9 +350,7 @@ class Engine:
     def delete_execution(self, arn: str) -> int:
         """Delete a closed execution and everything recorded about it."""
         with self.transaction() as tx:
-            row = tx.get_execution(arn)
-            if row is None:
-                raise ResourceNotFound(f"Durable execution not found: {arn}")
+            row = require_execution(tx, arn)
             if row.status in OPEN:
                 raise ResourceConflict(f"Durable execution {arn} is {row.status}: stop it before deleting it")
             tx.delete_execution(arn)
@@ -380,7 +380,7 @@ class Engine:
         with self.transaction() as tx:
             row, stored = tx.get_execution_and_operations(arn, ids)
             if row is None:
-                raise ResourceNotFound(f"Durable execution not found: {arn}")
+                raise execution_not_found(arn)
             if client_token and client_token == row.last_client_token and token == row.last_token and row.last_response:
                 cached: dict[str, Any] = json.loads(row.last_response)
                 return cached
@@ -428,7 +428,7 @@ class Engine:
                 # the end hook of its instrumentation plugins from the terminal
                 # operations a response reports (conformance 10-2, 10-4).
                 changed = sorted(changed_here, key=lambda op: op["_pos"])
-            response: dict[str, Any] = {"NewExecutionState": {"Operations": [tr.public(op) for op in changed]}}
+            response: dict[str, Any] = {"NewExecutionState": {"Operations": [tr.public_operation(op) for op in changed]}}
             if new_token is not None:
                 response["CheckpointToken"] = new_token
             batch.set(seen_seq=row.op_seq, last_response=json.dumps(response) if client_token else None)
@@ -513,13 +513,11 @@ class Engine:
     def get_state(self, arn: str, token: str, marker: str | None, max_items: int | None) -> dict[str, Any]:
         limit = _page_size(max_items, STATE_PAGE)
         with self.store.read() as tx:
-            row = tx.get_execution(arn, lock=False)
-            if row is None:
-                raise ResourceNotFound(f"Durable execution not found: {arn}")
+            row = require_execution(tx, arn, lock=False)
             if not issued_to(token, row):
                 raise InvalidParameterValue("Invalid checkpoint token: it is stale, revoked or not for this execution")
             page = tx.operations_page(arn, _int_marker(marker) if marker else 0, limit + 1)
-        response: dict[str, Any] = {"Operations": [tr.public(op) for _, op in page[:limit]]}
+        response: dict[str, Any] = {"Operations": [tr.public_operation(op) for _, op in page[:limit]]}
         if len(page) > limit:
             response["NextMarker"] = str(page[limit - 1][0])
         return response
@@ -552,7 +550,7 @@ class Engine:
                 claimed.append(Invocation(
                     arn=row.arn, function_name=row.function_name, invocation_id=invocation_id,
                     token=token, deadline_ms=now + timeout_ms,
-                    operations=[tr.public(op) for _, op in page[:STATE_PAGE]],
+                    operations=[tr.public_operation(op) for _, op in page[:STATE_PAGE]],
                     next_marker=str(page[STATE_PAGE - 1][0]) if len(page) > STATE_PAGE else "",
                     version=row.version, caller=row.parent_arn,
                 ))

@@ -13,10 +13,10 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from perdure.core.batch import Batch
+from perdure.core.batch import Batch, require_execution
 from perdure.core.history import payload
 from perdure.deploy import MAX_EXECUTION_TIMEOUT_S
-from perdure.errors import ResourceConflict, ResourceNotFound
+from perdure.errors import ResourceConflict
 from perdure.store import Timer
 
 if TYPE_CHECKING:
@@ -27,9 +27,7 @@ def pause(engine: Engine, arn: str, reason: str | None, timeout_paused: bool = T
     """Stop invoking an execution. With an invocation in progress it is PAUSING until
     that invocation's next checkpoint."""
     with engine.transaction() as tx:
-        row = tx.get_execution(arn)
-        if row is None:
-            raise ResourceNotFound(f"Durable execution not found: {arn}")
+        row = require_execution(tx, arn)
         if row.status in ("PAUSING", "PAUSED"):
             return  # already asked: pausing again changes nothing
         if row.status != "RUNNING":
@@ -74,9 +72,7 @@ def resume(engine: Engine, arn: str, reason: str | None) -> None:
     """Invoke a paused execution again if anything happened meanwhile (or cancel a
     pause that has not taken effect yet)."""
     with engine.transaction() as tx:
-        row = tx.get_execution(arn)
-        if row is None:
-            raise ResourceNotFound(f"Durable execution not found: {arn}")
+        row = require_execution(tx, arn)
         if row.status not in ("PAUSING", "PAUSED"):
             raise ResourceConflict(f"Durable execution {arn} is {row.status}, not paused")
         now = engine.clock.now_ms()

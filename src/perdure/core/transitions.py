@@ -388,6 +388,6 @@ _HANDLERS = {
 }
 
 
-def public(op: dict[str, Any]) -> dict[str, Any]:
+def public_operation(op: dict[str, Any]) -> dict[str, Any]:
     """The operation as the service returns it (internal keys removed)."""
     return {k: v for k, v in op.items() if not k.startswith("_")}

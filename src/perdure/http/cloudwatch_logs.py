@@ -22,7 +22,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from perdure.deploy import FunctionSpec
-from perdure.logs import FilterPatternError, LogsError, parse, reader
+from perdure.logs import (
+    FilterPatternError,
+    LogsError,
+    describe_groups,
+    describe_streams,
+    filter_events,
+    function_for_group,
+    get_events,
+    parse,
+)
 from perdure.store import Store, TransientStoreError
 
 log = logging.getLogger("perdure.logs_api")
@@ -109,7 +118,7 @@ class LogsApi:
     # -- operations ----------------------------------------------------------------------
 
     def _group(self, body: Mapping[str, Any]) -> str:
-        return reader.function_for_group(self.functions, _str(body, "logGroupName") or _str(body, "logGroupIdentifier"))
+        return function_for_group(self.functions, _str(body, "logGroupName") or _str(body, "logGroupIdentifier"))
 
     def filter_log_events(self, body: dict[str, Any]) -> dict[str, Any]:
         function = self._group(body)
@@ -118,7 +127,7 @@ class LogsApi:
             raise LogsError("InvalidParameterException", "logStreamNames must be a list of strings")
         if streams and body.get("logStreamNamePrefix"):
             raise LogsError("InvalidParameterException", "logStreamNames and logStreamNamePrefix are mutually exclusive")
-        result = reader.filter_events(
+        result = filter_events(
             self.store, function, parse(_str(body, "filterPattern")),
             start_ms=_int(body, "startTime"), end_ms=_int(body, "endTime"),
             streams=streams, stream_prefix=_str(body, "logStreamNamePrefix"),
@@ -134,14 +143,14 @@ class LogsApi:
         stream = _str(body, "logStreamName")
         if not stream:
             raise LogsError("InvalidParameterException", "logStreamName is required")
-        return reader.get_events(
+        return get_events(
             self.store, function, stream, start_ms=_int(body, "startTime"), end_ms=_int(body, "endTime"),
             next_token=_str(body, "nextToken"), limit=_limit(body, 10_000),
             start_from_head=bool(body.get("startFromHead", False)),
         )
 
     def describe_log_groups(self, body: dict[str, Any]) -> dict[str, Any]:
-        found = reader.describe_groups(
+        found = describe_groups(
             self.functions, self.store, prefix=_str(body, "logGroupNamePrefix"), pattern=_str(body, "logGroupNamePattern")
         )
         return _page(found, body, "logGroups")
@@ -153,7 +162,7 @@ class LogsApi:
             raise LogsError("InvalidParameterException", "orderBy must be LogStreamName or LastEventTime")
         if order_by == "LastEventTime" and body.get("logStreamNamePrefix"):
             raise LogsError("InvalidParameterException", "Cannot order by LastEventTime with a logStreamNamePrefix.")
-        found = reader.describe_streams(
+        found = describe_streams(
             self.store, function, prefix=_str(body, "logStreamNamePrefix"), order_by=order_by,
             descending=bool(body.get("descending", False)),
         )

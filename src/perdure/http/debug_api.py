@@ -14,22 +14,24 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from perdure.errors import InvalidParameterValue
+from perdure.http.wire import read_json_object, run_blocking
 from perdure.ops import export_execution, rerun_execution, rerun_summary, skip_next_timer
 
 if TYPE_CHECKING:
-    from perdure.http.lambda_api import LambdaApi
+    from perdure.core import Engine
+    from perdure.run import Runtime
 
 Route = tuple[str, re.Pattern[str], Callable[[Request, str, str], Awaitable[Response]]]
 PREFIX = "/perdure/v1/executions"
 
 
-def debug_routes(api: LambdaApi) -> list[Route]:
+def debug_routes(engine: Engine, runtime: Runtime) -> list[Route]:
     async def export(request: Request, arn: str, _op: str) -> Response:
-        document = await api._run(export_execution, api.engine, arn)
+        document = await run_blocking(export_execution, engine, arn)
         return JSONResponse(document)
 
     async def rerun(request: Request, arn: str, _op: str) -> Response:
-        data = await _json_object(api, request)
+        data = await read_json_object(request)
         from_op = _optional_text(data, "FromOperation")
         name = _optional_text(data, "Name")
         version = _optional_text(data, "Version")
@@ -41,17 +43,17 @@ def debug_routes(api: LambdaApi) -> list[Route]:
                 json.loads(text)
             except json.JSONDecodeError as exc:
                 raise InvalidParameterValue(f"Input is not valid JSON: {exc}") from exc
-        result = await api._run(lambda: rerun_execution(
-            api.engine, arn, from_op, input_payload=text, name=name, version=version,
+        result = await run_blocking(lambda: rerun_execution(
+            engine, arn, from_op, input_payload=text, name=name, version=version,
         ))
-        api.runtime.poke()
+        runtime.poke()
         return JSONResponse(rerun_summary(result), status_code=201)
 
     async def skip(request: Request, arn: str, _op: str) -> Response:
-        data = await _json_object(api, request)
-        answer = await api._run(skip_next_timer, api.engine, arn, _optional_text(data, "UnlessOpen"))
+        data = await read_json_object(request)
+        answer = await run_blocking(skip_next_timer, engine, arn, _optional_text(data, "UnlessOpen"))
         if answer["State"] == "fired":
-            api.runtime.poke()
+            runtime.poke()
         return JSONResponse(answer)
 
     return [
@@ -59,10 +61,6 @@ def debug_routes(api: LambdaApi) -> list[Route]:
         ("POST", re.compile(rf"^{PREFIX}/(?P<id>.+)/rerun$"), rerun),
         ("POST", re.compile(rf"^{PREFIX}/(?P<id>.+)/skip-timer$"), skip),
     ]
-
-
-async def _json_object(api: LambdaApi, request: Request) -> dict[str, Any]:
-    return await api.json_object(request)  # the same JSON rules as the Lambda API's
 
 
 def _optional_text(data: dict[str, Any], key: str) -> str | None:

@@ -11,20 +11,17 @@ import logging
 import math
 import re
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import parse_qs, unquote
+from urllib.parse import unquote
 
-import anyio.to_thread
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from perdure.core import ACCOUNT, MAX_INPUT_BYTES, REGION, Engine
-from perdure.deploy import executed_version, function_arn, parse_qualified_name
+from perdure.core import ACCOUNT, REGION, Engine
+from perdure.deploy import executed_version, parse_qualified_name
 from perdure.errors import (
     InvalidParameterValue,
-    RequestTooLarge,
     ResourceNotFound,
     ServiceError,
     UnsupportedOperation,
@@ -36,18 +33,28 @@ from perdure.http.invoke_result import function_error, invoke_headers
 from perdure.http.perdure_api import routes as perdure_routes
 from perdure.http.sync_waiters import DEFAULT_MAX_WAITING, SyncWaiters
 from perdure.http.validation import ValidationError, check_value, echo, validate_body
+from perdure.http.wire import (
+    STATUSES,
+    Handler,
+    as_int,
+    execution_summary,
+    first,
+    flag,
+    parse_json,
+    query_params,
+    read_body,
+    read_json_object,
+    run_blocking,
+    to_wire,
+)
 from perdure.run import Runtime
 from perdure.store import ExecutionRow, TransientStoreError
 
 log = logging.getLogger("perdure.api")
 
-MAX_BODY_BYTES = MAX_INPUT_BYTES + 64 * 1024
-DRAIN_LIMIT_BYTES = 64 * 1024 * 1024
-STATUSES = {"RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED", "PAUSING", "PAUSED"}
 EXEC_SUFFIXES = ("checkpoint", "state", "history", "stop")
 MAX_TIMESTAMP_S = 253402300799  # 9999-12-31T23:59:59Z
 
-Handler = Callable[[Request, str, str], Awaitable[Response]]
 
 
 class InvalidRequestContent(ServiceError):
@@ -55,18 +62,6 @@ class InvalidRequestContent(ServiceError):
     status = 400
     error_kind = "User"
     message_key = "message"
-
-
-def to_wire(value: Any) -> Any:
-    """Epoch-millisecond ``*Timestamp`` fields become epoch seconds, as rest-json expects."""
-    if isinstance(value, dict):
-        return {
-            k: (v / 1000 if k.endswith("Timestamp") and isinstance(v, int) else to_wire(v))
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [to_wire(v) for v in value]
-    return value
 
 
 def _error_response(exc: ServiceError, request_id: str) -> Response:
@@ -77,27 +72,8 @@ def _error_response(exc: ServiceError, request_id: str) -> Response:
     )
 
 
-def _first(params: dict[str, list[str]], key: str) -> str | None:
-    values = params.get(key)
-    return values[0] if values else None
-
-
-def _bool(params: dict[str, list[str]], key: str) -> bool:
-    return (params.get(key) or ["false"])[0].lower() == "true"
-
-
-def _int(params: dict[str, list[str]], key: str) -> int | None:
-    raw = _first(params, key)
-    if raw is None or raw == "":
-        return None
-    try:
-        return int(raw)
-    except ValueError as exc:
-        raise InvalidParameterValue(f"{key} must be an integer") from exc
-
-
 def _timestamp_ms(params: dict[str, list[str]], key: str) -> int | None:
-    raw = _first(params, key)
+    raw = first(params, key)
     if not raw:
         return None
     try:
@@ -112,20 +88,6 @@ def _timestamp_ms(params: dict[str, list[str]], key: str) -> int | None:
             return int(datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp() * 1000)
         except (ValueError, OverflowError) as exc:
             raise InvalidParameterValue(f"{key} must be a timestamp; got {echo(raw)}") from exc
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def parse_json(text: str | bytes) -> Any:
-    """``json.loads`` that refuses NaN and Infinity, and nesting Python cannot parse."""
-    try:
-        return json.loads(text, parse_constant=_reject_constant)
-    except RecursionError:
-        raise ValueError("nested too deeply") from None
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"not UTF-8 ({exc.reason})") from None
 
 
 def function_name(text: str) -> str:
@@ -170,19 +132,6 @@ def _no_route(method: str, path: str) -> ServiceError:
             "and callback operations of the Lambda API)"
         )
     return ResourceNotFound(f"No such API: {method} {echo(path)}")
-
-
-def execution_summary(row: ExecutionRow) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "DurableExecutionArn": row.arn,
-        "DurableExecutionName": row.name,
-        "FunctionArn": f"{function_arn(row.function_name)}:{executed_version(row.version)}",
-        "Status": row.status,
-        "StartTimestamp": row.start_ms,
-    }
-    if row.end_ms is not None:
-        out["EndTimestamp"] = row.end_ms
-    return out
 
 
 def execution_detail(row: ExecutionRow, include_data: bool = True) -> dict[str, Any]:
@@ -245,10 +194,10 @@ class LambdaApi:
             ("DELETE", re.compile(r"^/2025-12-01/durable-executions/(?P<id>.+)$"), self.delete),
             ("GET", re.compile(r"^/2025-12-01/durable-executions/(?P<id>.+)$"), self.get_execution),
             ("GET", re.compile(r"^/ping$"), self.ping),
-            *debug_routes(self),  # perdure's own: export, rerun, skip a timer
-            *FunctionsApi(self.runtime, self._json, self._run).routes(),
+            *debug_routes(self.engine, self.runtime),  # perdure's own: export, rerun, skip a timer
+            *FunctionsApi(self.runtime, self._json, run_blocking).routes(),
         ]
-        self._routes += perdure_routes(self)
+        self._routes += perdure_routes(self.engine)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -294,49 +243,14 @@ class LambdaApi:
             log.exception("request %s %s failed", request.method, path)
             return _error_response(ServiceError("Internal error; see the perdure server log"), request_id)
 
-    async def _body(self, request: Request) -> bytes:
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size <= MAX_BODY_BYTES:
-                chunks.append(chunk)
-            elif size > DRAIN_LIMIT_BYTES:
-                break
-        if size > MAX_BODY_BYTES:
-            # Read (and drop) a moderately oversized body first, so the client gets the
-            # error instead of a connection reset while it is still sending.
-            raise RequestTooLarge(f"Request must be smaller than {MAX_BODY_BYTES} bytes")
-        return b"".join(chunks)
-
-    async def json_object(self, request: Request) -> dict[str, Any]:
-        """The request body as a JSON object (``{}`` when there is none), or a 4xx."""
-        body = await self._body(request)
-        if not body.strip():
-            return {}
-        try:
-            data = parse_json(body)
-        except ValueError as exc:
-            raise InvalidParameterValue(f"Request body is not valid JSON: {exc}") from exc
-        if not isinstance(data, dict):
-            raise InvalidParameterValue("Request body must be a JSON object")
-        return data
-
     async def _json(self, request: Request, operation: str) -> dict[str, Any]:
         """The request body as a JSON object, checked against ``operation``'s input shape."""
-        data = await self.json_object(request)
+        data = await read_json_object(request)
         validate_body(operation, data)
         return data
 
-    @staticmethod
-    def _params(request: Request) -> dict[str, list[str]]:
-        return parse_qs(request.url.query, keep_blank_values=True)
-
-    async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return await anyio.to_thread.run_sync(fn, *args)
-
     async def _read_execution(self, arn: str) -> ExecutionRow:
-        row: ExecutionRow = await self._run(self.engine.get_execution, arn)
+        row: ExecutionRow = await run_blocking(self.engine.get_execution, arn)
         return row
 
     # -- handlers ------------------------------------------------------------------
@@ -345,8 +259,8 @@ class LambdaApi:
         return JSONResponse({"status": "ok", "functions": sorted(self.engine.functions)})
 
     async def invoke(self, request: Request, function: str, _op: str) -> Response:
-        name = qualified_name(function, _first(self._params(request), "Qualifier"))
-        body = await self._body(request)
+        name = qualified_name(function, first(query_params(request), "Qualifier"))
+        body = await read_body(request)
         text: str | None = None
         if body.strip():
             try:
@@ -358,7 +272,7 @@ class LambdaApi:
         if invocation_type not in ("RequestResponse", "Event", "DryRun"):
             raise InvalidParameterValue(f"Unsupported X-Amz-Invocation-Type {invocation_type!r}")
         if invocation_type == "DryRun":
-            await self._run(self.engine.function, name)
+            await run_blocking(self.engine.function, name)
             return Response(status_code=204)
         execution_name = request.headers.get("x-amz-durable-execution-name")
         if execution_name is not None and not re.fullmatch(r"[a-zA-Z0-9_-]{1,64}", execution_name):
@@ -368,7 +282,7 @@ class LambdaApi:
         # A client's retry of this call (same amz-sdk-invocation-id) gets the execution
         # its first attempt started (perdure.http.idempotency).
         key = invoke_key(name, request.headers.get(INVOCATION_ID_HEADER), execution_name)
-        row, _ = await self._run(self.dedup.once, key, lambda: self.engine.start_execution(name, text, execution_name)[0])
+        row, _ = await run_blocking(self.dedup.once, key, lambda: self.engine.start_execution(name, text, execution_name)[0])
         headers = invoke_headers(row)  # a plain function's answer names no durable execution
         if invocation_type == "Event":
             return Response(status_code=202, headers=headers)
@@ -387,31 +301,31 @@ class LambdaApi:
         if not isinstance(token, str) or not token:
             raise InvalidParameterValue("CheckpointToken is required")
         client_token = data.get("ClientToken")
-        response = await self._run(self.engine.checkpoint, arn, token, data.get("Updates") or [], client_token)
+        response = await run_blocking(self.engine.checkpoint, arn, token, data.get("Updates") or [], client_token)
         return JSONResponse(to_wire(response))
 
     async def state(self, request: Request, arn: str, _op: str) -> Response:
-        params = self._params(request)
+        params = query_params(request)
         token = (params.get("CheckpointToken") or [""])[0]
         if not token:
             raise InvalidParameterValue("CheckpointToken is required")
-        marker = _first(params, "Marker") or None
-        response = await self._run(self.engine.get_state, arn, token, marker, _int(params, "MaxItems"))
+        marker = first(params, "Marker") or None
+        response = await run_blocking(self.engine.get_state, arn, token, marker, as_int(params, "MaxItems"))
         return JSONResponse(to_wire(response))
 
     async def get_execution(self, request: Request, arn: str, _op: str) -> Response:
-        params = self._params(request)
-        include = _bool(params, "IncludeExecutionData") if "IncludeExecutionData" in params else True
-        row = await self._run(self.engine.get_execution, arn)
+        params = query_params(request)
+        include = flag(params, "IncludeExecutionData") if "IncludeExecutionData" in params else True
+        row = await run_blocking(self.engine.get_execution, arn)
         return JSONResponse(to_wire(execution_detail(row, include)))
 
     async def history(self, request: Request, arn: str, _op: str) -> Response:
-        params = self._params(request)
-        marker = _first(params, "Marker") or None
-        events, next_marker = await self._run(
-            self.engine.history, arn, marker, _int(params, "MaxItems"),
-            _bool(params, "ReverseOrder"),
-            _bool(params, "IncludeExecutionData") if "IncludeExecutionData" in params else True,
+        params = query_params(request)
+        marker = first(params, "Marker") or None
+        events, next_marker = await run_blocking(
+            self.engine.history, arn, marker, as_int(params, "MaxItems"),
+            flag(params, "ReverseOrder"),
+            flag(params, "IncludeExecutionData") if "IncludeExecutionData" in params else True,
         )
         out: dict[str, Any] = {"Events": to_wire(events)}
         if next_marker:
@@ -419,16 +333,16 @@ class LambdaApi:
         return JSONResponse(out)
 
     async def list_executions(self, request: Request, function: str, _op: str) -> Response:
-        params = self._params(request)
+        params = query_params(request)
         statuses = params.get("Statuses") or []
         bad = [s for s in statuses if s not in STATUSES]
         if bad:
             raise InvalidParameterValue(f"Unknown status {bad[0]!r}; expected one of {sorted(STATUSES)}")
-        rows, marker = await self._run(
+        rows, marker = await run_blocking(
             self.engine.list_executions, function_name(function), statuses,
             _timestamp_ms(params, "StartedAfter"), _timestamp_ms(params, "StartedBefore"),
-            _first(params, "DurableExecutionName"),
-            _first(params, "Marker") or None, _int(params, "MaxItems"), _bool(params, "ReverseOrder"),
+            first(params, "DurableExecutionName"),
+            first(params, "Marker") or None, as_int(params, "MaxItems"), flag(params, "ReverseOrder"),
         )
         out: dict[str, Any] = {"DurableExecutions": [to_wire(execution_summary(r)) for r in rows]}
         if marker:
@@ -437,7 +351,7 @@ class LambdaApi:
 
     async def stop(self, request: Request, arn: str, _op: str) -> Response:
         data = await self._json(request, "StopDurableExecution")
-        stopped_at = await self._run(self.engine.stop_execution, arn, data or None)
+        stopped_at = await run_blocking(self.engine.stop_execution, arn, data or None)
         return JSONResponse({"StopTimestamp": stopped_at / 1000})
 
     async def pause(self, request: Request, arn: str, _op: str) -> Response:
@@ -446,32 +360,32 @@ class LambdaApi:
         timeout_paused = data.get("ExecutionTimeoutPaused", True)
         if not isinstance(timeout_paused, bool):
             raise InvalidParameterValue("ExecutionTimeoutPaused must be a boolean")
-        await self._run(self.engine.pause_execution, arn, reason if isinstance(reason, str) else None, timeout_paused)
+        await run_blocking(self.engine.pause_execution, arn, reason if isinstance(reason, str) else None, timeout_paused)
         return JSONResponse({}, status_code=202)
 
     async def resume(self, request: Request, arn: str, _op: str) -> Response:
         data = await self._json(request, "ResumeDurableExecution")
         reason = data.get("Reason")
-        await self._run(self.engine.resume_execution, arn, reason if isinstance(reason, str) else None)
+        await run_blocking(self.engine.resume_execution, arn, reason if isinstance(reason, str) else None)
         return JSONResponse({}, status_code=202)
 
     async def delete(self, request: Request, arn: str, _op: str) -> Response:
-        deleted_at = await self._run(self.engine.delete_execution, arn)
+        deleted_at = await run_blocking(self.engine.delete_execution, arn)
         return JSONResponse({"DeletionRequestTimestamp": deleted_at / 1000}, status_code=202)
 
     async def callback(self, request: Request, callback_id: str, op: str) -> Response:
         if op == "succeed":
-            body = await self._body(request)
+            body = await read_body(request)
             try:
                 result = body.decode() if body else None
             except UnicodeDecodeError as exc:
                 raise InvalidParameterValue("Callback result must be UTF-8 text") from exc
-            await self._run(lambda: self.engine.callback(callback_id, "SUCCEEDED", result=result))
+            await run_blocking(lambda: self.engine.callback(callback_id, "SUCCEEDED", result=result))
         elif op == "fail":
             # The request's payload is the ErrorObject itself.
             data = await self._json(request, "SendDurableExecutionCallbackFailure")
             validate_body("SendDurableExecutionCallbackFailure", {"Error": data})
-            await self._run(lambda: self.engine.callback(callback_id, "FAILED", error=data))
+            await run_blocking(lambda: self.engine.callback(callback_id, "FAILED", error=data))
         else:
-            await self._run(self.engine.callback, callback_id, "HEARTBEAT")
+            await run_blocking(self.engine.callback, callback_id, "HEARTBEAT")
         return JSONResponse({})

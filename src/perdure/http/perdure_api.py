@@ -7,56 +7,61 @@ so they never collide with an AWS path; each calls one engine-level function.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from perdure.core import Engine
 from perdure.errors import InvalidParameterValue
-from perdure.ops import advance
-from perdure.ops import find as lookup
-
-if TYPE_CHECKING:
-    from perdure.http.lambda_api import Handler, LambdaApi
+from perdure.http.wire import (
+    STATUSES,
+    Handler,
+    as_int,
+    execution_summary,
+    first,
+    query_params,
+    read_json_object,
+    run_blocking,
+    to_wire,
+)
+from perdure.ops import advance, list_all, pending, resolve
 
 PREFIX = "/perdure/v1"
 
 
-def routes(api: LambdaApi) -> list[tuple[str, re.Pattern[str], Handler]]:
-    from perdure.http.lambda_api import STATUSES, _first, _int, execution_summary, to_wire
-
-    async def resolve(request: Request, _id: str, _op: str) -> Response:
-        params = api._params(request)
-        ref = _first(params, "Ref") or ""
-        row = await api._run(lookup.resolve, api.engine, ref, _first(params, "Function") or None)
+def routes(engine: Engine) -> list[tuple[str, re.Pattern[str], Handler]]:
+    async def resolve_ref(request: Request, _id: str, _op: str) -> Response:
+        params = query_params(request)
+        ref = first(params, "Ref") or ""
+        row = await run_blocking(resolve, engine, ref, first(params, "Function") or None)
         found = dict(execution_summary(row), FunctionName=row.function_name, Durable=not row.plain)
         return JSONResponse(to_wire(found))
 
-    async def list_all(request: Request, _id: str, _op: str) -> Response:
-        params = api._params(request)
+    async def list_executions(request: Request, _id: str, _op: str) -> Response:
+        params = query_params(request)
         statuses = params.get("Statuses") or []
         bad = [s for s in statuses if s not in STATUSES]
         if bad:
             raise InvalidParameterValue(f"Unknown status {bad[0]!r}; expected one of {sorted(STATUSES)}")
-        limit = _int(params, "MaxItems") or 100
-        rows = await api._run(lookup.list_all, api.engine, statuses, limit)
+        limit = as_int(params, "MaxItems") or 100
+        rows = await run_blocking(list_all, engine, statuses, limit)
         return JSONResponse({"DurableExecutions": [to_wire(dict(execution_summary(r), FunctionName=r.function_name)) for r in rows]})
 
-    async def pending(request: Request, arn: str, _op: str) -> Response:
-        return JSONResponse(to_wire(await api._run(advance.pending, api.engine, arn)))
+    async def pending_of(request: Request, arn: str, _op: str) -> Response:
+        return JSONResponse(to_wire(await run_blocking(pending, engine, arn)))
 
     async def advance_timers(request: Request, arn: str, _op: str) -> Response:
-        data = await api.json_object(request)
+        data = await read_json_object(request)
         operation = data.get("Operation")
         if operation is not None and not isinstance(operation, str):
             raise InvalidParameterValue("Operation must be a string (an operation name or id)")
-        done = await api._run(advance.advance, api.engine, arn, operation)
+        done = await run_blocking(advance, engine, arn, operation)
         return JSONResponse(to_wire({"Advanced": done}))
 
     return [
-        ("GET", re.compile(rf"^{PREFIX}/resolve$"), resolve),
-        ("GET", re.compile(rf"^{PREFIX}/executions$"), list_all),
-        ("GET", re.compile(rf"^{PREFIX}/durable-executions/(?P<id>.+)/pending$"), pending),
+        ("GET", re.compile(rf"^{PREFIX}/resolve$"), resolve_ref),
+        ("GET", re.compile(rf"^{PREFIX}/executions$"), list_executions),
+        ("GET", re.compile(rf"^{PREFIX}/durable-executions/(?P<id>.+)/pending$"), pending_of),
         ("POST", re.compile(rf"^{PREFIX}/durable-executions/(?P<id>.+)/advance$"), advance_timers),
     ]
 

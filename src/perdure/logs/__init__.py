@@ -12,20 +12,38 @@ from typing import TYPE_CHECKING
 from perdure import lazy_exports
 
 if TYPE_CHECKING:
+    from perdure.logs.capture import capture_invocation, install_capture
     from perdure.logs.filters import FilterPatternError, parse
-    from perdure.logs.reader import LogsError, execution_rows, tail_text
+    from perdure.logs.reader import (
+        LogsError,
+        describe_groups,
+        describe_streams,
+        execution_rows,
+        filter_events,
+        function_for_group,
+        get_events,
+        tail_text,
+    )
     from perdure.logs.sink import LogSink, recover_orphan_spools, recover_worker_logs, spool_path
 
 DOORS = {
     "filters": ["FilterPatternError", "parse"],
-    "reader": ["LogsError", "execution_rows", "tail_text"],
+    "capture": ["capture_invocation", "install_capture"],
+    "reader": ["LogsError", "describe_groups", "describe_streams", "execution_rows", "filter_events", "function_for_group", "get_events", "tail_text"],
     "sink": ["LogSink", "recover_orphan_spools", "recover_worker_logs", "spool_path"],
 }
 __all__ = [
     "FilterPatternError",
     "LogSink",
     "LogsError",
+    "capture_invocation",
+    "describe_groups",
+    "describe_streams",
     "execution_rows",
+    "filter_events",
+    "function_for_group",
+    "get_events",
+    "install_capture",
     "parse",
     "recover_orphan_spools",
     "recover_worker_logs",

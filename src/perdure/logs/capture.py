@@ -327,7 +327,7 @@ class _Stream(io.TextIOBase):
 _installed = False
 
 
-def install(application_level: str = "INFO") -> None:
+def install_capture(application_level: str = "INFO") -> None:
     """Capture handler output in this process (idempotent). The root logger's level
     becomes ``application_level`` (Lambda's default in JSON format is INFO), perdure's
     own loggers keep theirs, and the process's existing handlers stop seeing records of
@@ -352,7 +352,7 @@ def install(application_level: str = "INFO") -> None:
 
 
 @contextlib.contextmanager
-def invocation(arn: str, request_id: str, function_name: str, emit: Emit) -> Iterator[InvocationLog]:
+def capture_invocation(arn: str, request_id: str, function_name: str, emit: Emit) -> Iterator[InvocationLog]:
     """Attribute what the current thread (and threads started with its context) emits
     to this invocation until the block ends; a last unterminated line is kept too."""
     inv = InvocationLog(arn=arn, request_id=request_id, function_name=function_name, emit=emit)

@@ -12,23 +12,30 @@ from typing import TYPE_CHECKING
 from perdure import lazy_exports
 
 if TYPE_CHECKING:
-    from perdure.ops.advance import advance, advance_when_pending, callback_id, pending
     from perdure.ops.export import check_document, export_execution
     from perdure.ops.find import AmbiguousReference, list_all, resolve
-    from perdure.ops.inspection import all_events, execution_counts, operations, search_executions
+    from perdure.ops.inspection import (
+        ExecutionQuery,
+        all_events,
+        execution_counts,
+        operations,
+        search_executions,
+    )
     from perdure.ops.rerun import rerun_execution, rerun_summary
     from perdure.ops.skip_timer import skip_next_timer
+    from perdure.ops.waits import advance, advance_when_pending, callback_id, pending
 
 DOORS = {
-    "advance": ["advance", "advance_when_pending", "callback_id", "pending"],
+    "waits": ["advance", "advance_when_pending", "callback_id", "pending"],
     "find": ["AmbiguousReference", "list_all", "resolve"],
-    "inspection": ["all_events", "execution_counts", "operations", "search_executions"],
+    "inspection": ["ExecutionQuery", "all_events", "execution_counts", "operations", "search_executions"],
     "export": ["check_document", "export_execution"],
     "rerun": ["rerun_execution", "rerun_summary"],
     "skip_timer": ["skip_next_timer"],
 }
 __all__ = [
     "AmbiguousReference",
+    "ExecutionQuery",
     "advance",
     "advance_when_pending",
     "all_events",

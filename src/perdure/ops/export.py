@@ -12,9 +12,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from perdure.core import Engine
-from perdure.core import transitions as tr
-from perdure.errors import InvalidParameterValue, ResourceNotFound
+from perdure.core import Engine, public_operation, require_execution
+from perdure.errors import InvalidParameterValue
 from perdure.logs import execution_rows
 from perdure.store import ExecutionRow
 
@@ -49,14 +48,12 @@ def export_execution(engine: Engine, arn: str) -> dict[str, Any]:
     """The execution, every operation (with payloads) and the whole history, read in
     one transaction so the three agree."""
     with engine.store.read() as tx:
-        row = tx.get_execution(arn, lock=False)
-        if row is None:
-            raise ResourceNotFound(f"Durable execution not found: {arn}")
+        row = require_execution(tx, arn, lock=False)
         operations: list[dict[str, Any]] = []
         after = 0
         while True:
             page = tx.operations_page(arn, after, PAGE)
-            operations.extend(tr.public(op) for _, op in page)
+            operations.extend(public_operation(op) for _, op in page)
             if len(page) < PAGE:
                 break
             after = page[-1][0]

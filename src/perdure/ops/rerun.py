@@ -13,9 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from perdure.core import MAX_INPUT_BYTES, Batch, Engine
-from perdure.core import transitions as tr
-from perdure.errors import InvalidParameterValue, ResourceConflict, ResourceNotFound
+from perdure.core import MAX_INPUT_BYTES, Batch, Engine, public_operation, require_execution
+from perdure.errors import InvalidParameterValue, ResourceConflict
 from perdure.store import ExecutionRow
 
 # Events a reused operation brings along; invocation and execution events stay behind.
@@ -86,14 +85,12 @@ def rerun_execution(
     if input_payload is not None and len(input_payload.encode()) > MAX_INPUT_BYTES:
         raise InvalidParameterValue(f"Input payload is larger than {MAX_INPUT_BYTES} bytes")
     with engine.transaction() as tx:
-        source = tx.get_execution(arn, lock=False)
-        if source is None:
-            raise ResourceNotFound(f"Durable execution not found: {arn}")
+        source = require_execution(tx, arn, lock=False)
         resolved = engine.versions.resolve(tx, f"{source.function_name}:{version}" if version else source.function_name)
         spec = resolved.spec
         if not spec.durable:
             raise InvalidParameterValue(f"{source.function_name} is not a durable function: there is nothing to reuse")
-        operations = [tr.public(op) for _, op in tx.operations_page(arn, 0, 1 << 30)]
+        operations = [public_operation(op) for _, op in tx.operations_page(arn, 0, 1 << 30)]
         target = find_operation(operations, from_operation) if from_operation else None
         if target is not None and target["Type"] == "EXECUTION":
             raise InvalidParameterValue("Rerun from the execution itself reuses nothing: start it again instead")

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from perdure.core import OPEN, Engine
-from perdure.errors import ResourceNotFound
+from perdure.core import OPEN, Engine, require_execution
 from perdure.store import Timer
 
 
@@ -25,9 +24,7 @@ def skip_next_timer(engine: Engine, arn: str, unless_open: str | None = None) ->
     something only the outside can give) or ``fired`` (``Fired`` tells what)."""
     now = engine.clock.now_ms()
     with engine.store.transaction() as tx:
-        row = tx.get_execution(arn)
-        if row is None:
-            raise ResourceNotFound(f"Durable execution not found: {arn}")
+        row = require_execution(tx, arn)
         if row.status not in OPEN:
             return {"State": "closed", "Status": row.status}
         if row.invocation_id is not None or row.ready_ms is not None:

@@ -57,12 +57,11 @@ from aws_durable_execution_sdk_python.lambda_service import (
 from aws_durable_execution_sdk_python.serdes import EXTENDED_TYPES_SERDES, SerDesContext
 
 import perdure
-from perdure.core import Outcome
-from perdure.core import transitions as tr
-from perdure.run.service_client import _operation
+from perdure.core import TERMINAL, Effects, Outcome, apply_update, public_operation
+from perdure.run.service_client import operation_from_wire
 from perdure.run.worker import LambdaContext, outcome_of
 
-TERMINAL = tr.TERMINAL
+TERMINAL = TERMINAL
 CLOSED = {"SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED"}
 _SKIP_DIRS = tuple(
     str(Path(p).resolve()) + os.sep
@@ -347,20 +346,20 @@ class ReplayClient:
         for update in updates:
             data = dict(update.to_dict())
             self.updates.append(data)
-            fx = tr.Effects()
+            fx = Effects()
             try:
-                new = tr.apply_update(data, self.operations.get(data["Id"]), now, fx)
+                new = apply_update(data, self.operations.get(data["Id"]), now, fx)
             except Exception:  # the replay reports divergence itself; keep going
                 continue
             if new is not None:
-                new = tr.public(new)
+                new = public_operation(new)
                 self.operations[new["Id"]] = new
                 changed.append(copy.deepcopy(new))
         self._seq += 1
         return CheckpointOutput(
             checkpoint_token=f"replay-{self._seq}",
             new_execution_state=CheckpointUpdatedExecutionState(
-                operations=[_operation(op) for op in changed], next_marker=None,
+                operations=[operation_from_wire(op) for op in changed], next_marker=None,
             ),
         )
 

@@ -29,6 +29,7 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any
 
+from perdure.clock import SYSTEM_CLOCK, Clock
 from perdure.core import NO_DETAIL, Engine, Invocation
 from perdure.deploy import FunctionSpec, VersionKeeper
 from perdure.logs import recover_orphan_spools, recover_worker_logs
@@ -85,7 +86,9 @@ class Runtime:
     ``hosted`` limits which functions this runtime invokes (all it knows by default),
     so one machine can host a subset; with ``processes=0`` it invokes none and only
     fires timers (``perdure serve --no-workers``). ``lease_s``: how long an invocation
-    survives this runtime's death before another runtime re-runs it.
+    survives this runtime's death before another runtime re-runs it. ``clock``: the
+    time the scheduler, its engine and its observers read (worker processes, which
+    checkpoint on engines of their own, keep the system clock).
     """
 
     def __init__(
@@ -97,6 +100,7 @@ class Runtime:
         threads: int = THREADS,
         hosted: Sequence[str] | None = None,
         lease_s: float = LEASE_S,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         if getattr(multiprocessing.current_process(), "_inheriting", False):
             # This is a worker process re-importing the user's script (spawn) and the
@@ -107,7 +111,7 @@ class Runtime:
         self.db_url = db_url
         self.fatal: str | None = None  # set when worker processes cannot start at all
         self.store = open_store(db_url)
-        self.engine = Engine(self.store, functions)
+        self.engine = Engine(self.store, functions, clock=clock)
         self.max_processes = max(0, processes)
         self.threads = max(1, threads)
         self.hosted = [] if processes == 0 else list(hosted) if hosted is not None else None

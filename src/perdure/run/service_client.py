@@ -50,7 +50,7 @@ class EngineServiceClient:
         return CheckpointOutput(
             checkpoint_token=response.get("CheckpointToken"),
             new_execution_state=CheckpointUpdatedExecutionState(
-                operations=[_operation(op) for op in state["Operations"]],
+                operations=[operation_from_wire(op) for op in state["Operations"]],
                 next_marker=state.get("NextMarker"),
             ),
         )
@@ -69,7 +69,7 @@ class EngineServiceClient:
         except TransientStoreError as exc:
             raise GetExecutionStateError.from_exception(_as_client_error(ServiceError(str(exc)))) from None
         return StateOutput(
-            operations=[_operation(op) for op in response["Operations"]],
+            operations=[operation_from_wire(op) for op in response["Operations"]],
             next_marker=response.get("NextMarker"),
         )
 
@@ -78,7 +78,7 @@ def _ms(value: int) -> datetime:
     return datetime.fromtimestamp(value / 1000, tz=UTC)
 
 
-def _operation(op: dict[str, Any]) -> Operation:
+def operation_from_wire(op: dict[str, Any]) -> Operation:
     """``Operation.from_json_dict`` without its deep copy (the engine's dicts are fresh)."""
     for key in ("StartTimestamp", "EndTimestamp"):
         if key in op:

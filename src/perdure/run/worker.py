@@ -29,7 +29,7 @@ from aws_durable_execution_sdk_python.execution import (
 
 from perdure.core import Engine, Invocation, Outcome
 from perdure.deploy import FunctionSpec, function_arn
-from perdure.logs import LogSink, capture, spool_path
+from perdure.logs import LogSink, capture_invocation, install_capture, spool_path
 from perdure.run import stacktraces
 from perdure.run.invocation_stats import InvocationStats
 from perdure.run.service_client import EngineServiceClient
@@ -160,7 +160,7 @@ class Worker:
             if self.logs is None:
                 outcome = self._invoke(invocation, spec)
             else:
-                with capture.invocation(invocation.arn, invocation.invocation_id, spec.name, self.logs.add):
+                with capture_invocation(invocation.arn, invocation.invocation_id, spec.name, self.logs.add):
                     outcome = self._invoke(invocation, spec)
                 self.logs.flush(invocation.arn)  # its lines are stored before its end is
             for delay in COMPLETE_RETRY_DELAYS_S:  # the database may be restarting
@@ -237,7 +237,7 @@ def worker_main(conn: Connection, db_url: str, threads: int, functions: dict[str
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(level=os.environ.get("PERDURE_LOG_LEVEL", "WARNING"))
-    capture.install(os.environ.get("AWS_LAMBDA_LOG_LEVEL", "INFO").upper())
+    install_capture(os.environ.get("AWS_LAMBDA_LOG_LEVEL", "INFO").upper())
     stacktraces.install()  # failed steps keep their StackTrace (perdure.run.stacktraces)
     store = open_store(db_url)
     logs = LogSink(store, spool=spool_path(db_url, os.getpid()))

@@ -7,10 +7,6 @@ May import: ``perdure.errors`` only. Imported by every package above it."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
-
 from perdure.store.base import (
     ExecutionRow,
     SchemaError,
@@ -22,6 +18,7 @@ from perdure.store.base import (
     TransientStoreError,
 )
 from perdure.store.log_rows import LogRow, NewLogRecord
+from perdure.store.urls import default_db_url, redact
 from perdure.store.version_rows import ANY_VERSION, AliasRow, VersionRow
 
 __all__ = [
@@ -44,14 +41,6 @@ __all__ = [
 ]
 
 
-def default_db_url() -> str:
-    """``$PERDURE_DB``, else a SQLite file in the user's data directory."""
-    if url := os.environ.get("PERDURE_DB"):
-        return url
-    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
-    return f"sqlite:///{base / 'perdure' / 'perdure.db'}"
-
-
 def open_store(url: str) -> Store:
     """Open (creating and migrating) the database a URL names: ``sqlite:///PATH`` or
     ``postgresql://USER:PASSWORD@HOST:PORT/DATABASE``. Raises ``StoreError`` (with a
@@ -70,17 +59,3 @@ def open_store(url: str) -> Store:
             ) from None
         return PostgresStore(url)
     raise ValueError(f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://...")
-
-
-def redact(url: str) -> str:
-    """The URL with its password replaced by ``***`` (for messages and logs)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"  # IPv6
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    user = f"{parts.username}:***@" if parts.username else ":***@"
-    return urlunsplit(parts._replace(netloc=user + host))

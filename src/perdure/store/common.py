@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from perdure.store import sql
-from perdure.store.base import EXECUTION_COLUMNS, ExecutionRow, SchemaError, Timer, iter_chunks
+from perdure.store.base import ExecutionRow, SchemaError, Timer, iter_chunks
 from perdure.store.counts import StatsTransactionMixin
 from perdure.store.log_rows import LogsTransactionMixin
 from perdure.store.version_rows import ANY_VERSION, VersionQueries
@@ -59,20 +59,6 @@ def migrate(cur: Any, dialect: Dialect, where: str, up_to: int = sql.SCHEMA_VERS
     return found
 
 
-def _delete_timers(arn: str, op_id: str | None, kind: str | None) -> tuple[str, list[Any]]:
-    """The DELETE of an execution's timers (of one operation, of one kind, when given)."""
-    given = [(column, value) for column, value in (("op_id", op_id), ("kind", kind)) if value is not None]
-    return sql.DELETE_TIMERS + "".join(f" AND {column} = ?" for column, _ in given), [arn, *(v for _, v in given)]
-
-
-def _assignments(changes: dict[str, Any]) -> str:
-    """``column = ?, ...`` for an UPDATE of executions; refuses unknown columns."""
-    unknown = set(changes) - set(EXECUTION_COLUMNS)
-    if unknown:
-        raise KeyError(f"unknown execution columns {sorted(unknown)}")
-    return ", ".join(f"{column} = ?" for column in changes)
-
-
 class SqlTransaction(VersionQueries, LogsTransactionMixin, StatsTransactionMixin):
     """Implements ``perdure.store.base.Transaction`` on a DB-API cursor."""
 
@@ -119,7 +105,7 @@ class SqlTransaction(VersionQueries, LogsTransactionMixin, StatsTransactionMixin
     def update_execution(self, arn: str, changes: dict[str, Any]) -> None:
         if not changes:
             return
-        self._exec(f"UPDATE executions SET {_assignments(changes)} WHERE arn = ?", (*changes.values(), arn))
+        self._exec(f"UPDATE executions SET {sql.assignments(changes)} WHERE arn = ?", (*changes.values(), arn))
 
     def delete_execution(self, arn: str) -> None:
         self._one(sql.GET_EXECUTION + self._row_lock, (arn,))  # the execution first, as everywhere
@@ -268,7 +254,7 @@ class SqlTransaction(VersionQueries, LogsTransactionMixin, StatsTransactionMixin
         self._exec(sql.SET_TIMER, (timer.arn, timer.op_id, timer.kind, timer.due_ms))
 
     def delete_timers(self, arn: str, op_id: str | None = None, kind: str | None = None) -> None:
-        self._exec(*_delete_timers(arn, op_id, kind))
+        self._exec(*sql.delete_timers(arn, op_id, kind))
 
     def execution_timers(self, arn: str) -> list[Timer]:
         return [Timer(*r) for r in self._exec(sql.EXECUTION_TIMERS, (arn,)).fetchall()]

@@ -22,7 +22,7 @@ from psycopg import errors as pg_errors
 from psycopg import sql as pg_sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from perdure.store import redact, sql
+from perdure.store import sql
 from perdure.store.base import (
     EXECUTION_COLUMNS,
     ExecutionRow,
@@ -35,10 +35,9 @@ from perdure.store.common import (
     TERMINAL_STATUSES,
     Dialect,
     SqlTransaction,
-    _assignments,
-    _delete_timers,
     migrate,
 )
+from perdure.store.urls import redact
 
 __all__ = ["PostgresStore"]
 
@@ -106,7 +105,7 @@ class PgTransaction(SqlTransaction):
         self._deferred.append((_rewrite(sql.SET_TIMER), [timer.arn, timer.op_id, timer.kind, timer.due_ms], False))
 
     def delete_timers(self, arn: str, op_id: str | None = None, kind: str | None = None) -> None:
-        query, params = _delete_timers(arn, op_id, kind)
+        query, params = sql.delete_timers(arn, op_id, kind)
         self._deferred.append((_rewrite(query), params, True))
 
     def flush_deferred(self) -> None:
@@ -145,7 +144,7 @@ class PgTransaction(SqlTransaction):
     ) -> list[tuple[int, dict[str, Any]]]:
         # The UPDATE runs although nothing reads from it; the SELECT (same snapshot)
         # reads operations, which it does not touch.
-        query = _rewrite(f"WITH claimed AS (UPDATE executions SET {_assignments(changes)} WHERE arn = ?) " + sql.OPERATIONS_PAGE)
+        query = _rewrite(f"WITH claimed AS (UPDATE executions SET {sql.assignments(changes)} WHERE arn = ?) " + sql.OPERATIONS_PAGE)
         rows = self._flushed().execute(query, [*changes.values(), arn, arn, 0, limit]).fetchall()
         return [(pos, json.loads(body)) for pos, body in rows]
 
@@ -173,7 +172,7 @@ class PgTransaction(SqlTransaction):
             params = [value for e in events for value in (arn, e["EventId"], json.dumps(e))]
             statements.append((_rewrite(sql.append_events(len(events))), params))
         if changes:
-            statements.append((_rewrite(f"UPDATE executions SET {_assignments(changes)} WHERE arn = ?"), [*changes.values(), arn]))
+            statements.append((_rewrite(f"UPDATE executions SET {sql.assignments(changes)} WHERE arn = ?"), [*changes.values(), arn]))
         if not statements:
             return
         # Data-modifying CTEs: every part runs, in this order's snapshot; they touch

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from functools import cache
 from importlib import resources
+from typing import Any
 
 from perdure.store.base import EXECUTION_COLUMNS
 
@@ -152,3 +153,17 @@ RENEW_LEASES = (
     "UPDATE executions SET lease_expires_ms = ? WHERE owner = ? AND invocation_id IN ({marks}) "
     "RETURNING invocation_id"
 )
+
+
+def delete_timers(arn: str, op_id: str | None, kind: str | None) -> tuple[str, list[Any]]:
+    """The DELETE of an execution's timers (of one operation, of one kind, when given)."""
+    given = [(column, value) for column, value in (("op_id", op_id), ("kind", kind)) if value is not None]
+    return DELETE_TIMERS + "".join(f" AND {column} = ?" for column, _ in given), [arn, *(v for _, v in given)]
+
+
+def assignments(changes: dict[str, Any]) -> str:
+    """``column = ?, ...`` for an UPDATE of executions; refuses unknown columns."""
+    unknown = set(changes) - set(EXECUTION_COLUMNS)
+    if unknown:
+        raise KeyError(f"unknown execution columns {sorted(unknown)}")
+    return ", ".join(f"{column} = ?" for column in changes)

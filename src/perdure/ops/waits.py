@@ -15,8 +15,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from perdure.core import OPEN, Batch, Engine, scaled_due
-from perdure.errors import InvalidParameterValue, ResourceConflict, ResourceNotFound
+from perdure.core import OPEN, Batch, Engine, require_execution, scaled_due
+from perdure.errors import InvalidParameterValue, ResourceConflict
 from perdure.store import ExecutionRow, Timer, Transaction
 
 ADVANCED_EVENT = "TimerAdvanced"
@@ -27,9 +27,7 @@ def pending(engine: Engine, arn: str) -> dict[str, Any]:
     """``{"Status", "Invoking", "Waits", "Callbacks", "Retries", "Invokes", "Steps",
     "InvocationRetry"?}``: everything the execution is waiting on now."""
     with engine.store.read() as tx:
-        row = tx.get_execution(arn, lock=False)
-        if row is None:
-            raise ResourceNotFound(f"Durable execution not found: {arn}")
+        row = require_execution(tx, arn, lock=False)
         ops = tx.open_operations(arn) if row.status in OPEN else []
     return describe(row, ops)
 
@@ -70,9 +68,7 @@ def advance(engine: Engine, arn: str, operation: str | None = None) -> list[dict
     named or with id ``operation`` only, when given), and the back-off before re-invoking
     after a failed invocation. Returns what was advanced."""
     with engine.transaction() as tx:
-        row = tx.get_execution(arn)
-        if row is None:
-            raise ResourceNotFound(f"Durable execution not found: {arn}")
+        row = require_execution(tx, arn)
         if row.status not in OPEN:
             raise ResourceConflict(f"Durable execution {arn} is {row.status}: nothing to advance")
         now = engine.clock.now_ms()
