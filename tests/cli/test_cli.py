@@ -25,7 +25,7 @@ import pytest
 import perdure
 from perdure import cli
 from perdure.cli import build_parser, default_db_url, main
-from perdure.cli.common import event_details
+from perdure.cli.output import event_details
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "templates"
 FN_ARN = "arn:aws:lambda:us-east-1:000000000000:function:ProcessFn"
