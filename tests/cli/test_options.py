@@ -44,6 +44,15 @@ def test_default_db_url_under_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
         ["executions", "stop", EXEC_ARN],
         ["invoke", "ProcessFn"],
         ["callback", "heartbeat", CALLBACK_ID],
+        # perdure's own routes (/perdure/v1) first:
+        ["executions", "list"],
+        ["executions", "get", "order-17"],
+        ["executions", "advance", EXEC_ARN],
+        ["callback", "succeed", "approval", "--execution", "order-17"],
+        ["functions"],
+        ["versions", "ProcessFn"],
+        ["alias", "list", "ProcessFn"],
+        ["logs", EXEC_ARN],
     ],
 )
 def test_no_server(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
@@ -81,3 +90,12 @@ def test_not_a_perdure_server(server: FakeLambda, capsys: pytest.CaptureFixture[
     assert code == 1
     assert err.startswith("error: 404: ")
     assert "a perdure server?" in err
+
+
+def test_own_route_errors_are_reported_like_the_apis(server: FakeLambda, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "executions", "advance", EXEC_ARN, "--url", server.url)
+    assert code == 1
+    assert out == ""
+    assert server.last().path == f"/perdure/v1/durable-executions/{EXEC_ARN}/advance"
+    assert server.last().headers["authorization"].startswith("AWS4-HMAC-SHA256 Credential=perdure/")
+    assert err == f"error: 404: <html>not found</html> (is {server.url} a perdure server?)\n"
