@@ -27,8 +27,6 @@ import json
 import os
 import tempfile
 import time
-import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import suppress
 from pathlib import Path
@@ -40,6 +38,7 @@ from aws_durable_execution_sdk_python import state as sdk_state
 from perdure.clock import SYSTEM_CLOCK
 from perdure.core import Engine
 from perdure.deploy import FunctionSpec, load_template
+from perdure.http import PerdureClient
 from perdure.ops import export_execution
 from perdure.run import Worker
 from perdure.store import open_store
@@ -230,24 +229,19 @@ class TestEnv:
 
 
 class LiveEnv:
-    """The same interface against a running ``perdure serve`` (``--perdure-url``)."""
+    """The same interface against a running ``perdure serve`` (``--perdure-url``),
+    through a ``PerdureClient`` (so with the credentials the CLI would sign with)."""
 
     __test__ = False
 
     def __init__(self, url: str, timeout_s: float = 60.0) -> None:
-        import boto3
-        from botocore.config import Config
-
         self.url = url.rstrip("/")
         self.timeout_s = timeout_s
-        self.client = boto3.client(
-            "lambda", endpoint_url=self.url, region_name="us-east-1",
-            aws_access_key_id="perdure", aws_secret_access_key="perdure",
-            config=Config(retries={"max_attempts": 1}, read_timeout=60),
-        )
+        self.perdure = PerdureClient(self.url)
+        self.client = self.perdure.lambda_client
 
     def close(self) -> None:
-        self.client.close()
+        self.perdure.close()
 
     def start(self, function: str, payload: Any = None, *, name: str | None = None) -> TestExecution:
         request: dict[str, Any] = {"FunctionName": function, "InvocationType": "Event"}
@@ -271,16 +265,8 @@ class LiveEnv:
     def send_callback_heartbeat(self, callback_id: str) -> None:
         self.client.send_durable_execution_callback_heartbeat(CallbackId=callback_id)
 
-    def _call(self, method: str, arn: str, action: str, body: dict[str, Any] | None = None) -> Any:
-        path = f"{self.url}/perdure/v1/executions/{urllib.parse.quote(arn, safe='')}/{action}"
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(path, data=data, method=method, headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return json.loads(response.read())
-
     def export(self, arn: str) -> dict[str, Any]:
-        document: dict[str, Any] = self._call("GET", arn, "export")
-        return document
+        return self.perdure.export(arn)
 
     def drive(self, arn: str, callback: str | None) -> dict[str, Any]:
         deadline = time.monotonic() + self.timeout_s
@@ -288,8 +274,7 @@ class LiveEnv:
             document = self.export(arn)
             if document["Execution"]["Status"] in CLOSED or _callback_waiting(document, callback):
                 return document
-            body = {"UnlessOpen": callback} if callback else {}
-            answer = self._call("POST", arn, "skip-timer", body)
+            answer = self.perdure.skip_timer(arn, callback)
             if answer["State"] == "idle":
                 raise Stuck(f"the execution waits on something only the test can give: {_waiting_on(document)}")
             if answer["State"] != "fired":

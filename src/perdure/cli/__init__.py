@@ -18,7 +18,13 @@ import sys
 from collections.abc import Callable, Sequence
 
 from perdure.cli import callbacks, deploy, executions, invoke, logs, replay, serve
-from perdure.cli.common import DEFAULT_URL, UsageError, client_options, default_db_url, version_text
+from perdure.cli.options import (
+    DEFAULT_URL,
+    UsageError,
+    client_options,
+    default_db_url,
+    version_text,
+)
 from perdure.store import StoreError
 
 __all__ = ["DEFAULT_URL", "build_parser", "default_db_url", "main"]

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from perdure.cli.common import (
-    Output,
+from perdure.cli.options import (
     add_error_options,
     call_server,
     error_object,
     json_payload,
     payload_text,
-    pending_callback_id,
-    strip_metadata,
 )
+from perdure.cli.output import Output, strip_metadata
+
+if TYPE_CHECKING:
+    from perdure.http import PerdureClient
 
 
 def register(commands: Any, client: argparse.ArgumentParser) -> None:
@@ -83,12 +84,12 @@ def _add_execution_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _callback(args: argparse.Namespace, operation: str, request: dict[str, Any], done: str) -> int:
-    def action(client: Any) -> int:
+    def action(client: PerdureClient) -> int:
         if args.execution:
-            request["CallbackId"] = args.callback_id = pending_callback_id(
-                client, args.execution, args.callback_id, args.function
+            request["CallbackId"] = args.callback_id = client.callback_id(
+                args.execution, args.callback_id, args.function
             )
-        response = strip_metadata(getattr(client, operation)(**request))
+        response = strip_metadata(getattr(client.lambda_client, operation)(**request))
         out = Output(args)
         if out.json:
             out.print_json(response)

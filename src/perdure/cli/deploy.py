@@ -11,17 +11,19 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from perdure.cli.common import (
-    Output,
+from perdure.cli.options import (
     add_template_options,
     call_server,
     default_db_url,
     fail,
-    pages,
-    strip_metadata,
+    load_functions,
 )
+from perdure.cli.output import Output, strip_metadata
+
+if TYPE_CHECKING:
+    from perdure.http import PerdureClient
 
 
 def register(commands: Any, client: argparse.ArgumentParser) -> None:
@@ -72,11 +74,10 @@ def register(commands: Any, client: argparse.ArgumentParser) -> None:
 
 
 def _cmd_deploy(args: argparse.Namespace) -> int:
-    from perdure.cli.serve import _load_functions
     from perdure.deploy import SnapshotError, publish
     from perdure.store import open_store
 
-    functions = _load_functions(args)
+    functions = load_functions(args)
     store = open_store(args.db or default_db_url())
     results = []
     try:
@@ -124,16 +125,17 @@ def _split_alias(text: str) -> tuple[str, str]:
 def _cmd_alias_set(args: argparse.Namespace) -> int:
     function, alias = _split_alias(args.name)
 
-    def action(client: Any) -> int:
+    def action(client: PerdureClient) -> int:
+        lambda_api = client.lambda_client
         request: dict[str, Any] = {"FunctionName": function, "Name": alias, "FunctionVersion": args.version}
         if args.description is not None:
             request["Description"] = args.description
         try:
-            response = client.update_alias(**request)
-        except client.exceptions.ResourceNotFoundException as exc:
+            response = lambda_api.update_alias(**request)
+        except lambda_api.exceptions.ResourceNotFoundException as exc:
             if "Alias not found" not in str(exc):
                 raise
-            response = client.create_alias(**request)
+            response = lambda_api.create_alias(**request)
         response = strip_metadata(response)
         out = Output(args)
         if out.json:
@@ -146,8 +148,8 @@ def _cmd_alias_set(args: argparse.Namespace) -> int:
 
 
 def _cmd_alias_list(args: argparse.Namespace) -> int:
-    def action(client: Any) -> int:
-        aliases = [a for page in pages(client.list_aliases, {"FunctionName": args.function}) for a in page["Aliases"]]
+    def action(client: PerdureClient) -> int:
+        aliases = [a for page in client.pages("list_aliases", FunctionName=args.function) for a in page["Aliases"]]
         out = Output(args)
         if out.json:
             out.print_json(aliases)
@@ -161,7 +163,7 @@ def _cmd_alias_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_functions(args: argparse.Namespace) -> int:
-    def action(client: Any) -> int:
+    def action(client: PerdureClient) -> int:
         # perdure adds each function's template logical id (LogicalId), which boto3's
         # model does not know: read it from the raw response.
         logical: dict[str, str] = {}
@@ -172,8 +174,8 @@ def _cmd_functions(args: argparse.Namespace) -> int:
                     if item.get("LogicalId"):
                         logical[item["FunctionName"]] = item["LogicalId"]
 
-        client.meta.events.register("after-call.lambda.ListFunctions", keep_logical_ids)
-        functions = [f for page in pages(client.list_functions, {}) for f in page["Functions"]]
+        client.lambda_client.meta.events.register("after-call.lambda.ListFunctions", keep_logical_ids)
+        functions = [f for page in client.pages("list_functions") for f in page["Functions"]]
         for function in functions:
             if function["FunctionName"] in logical:
                 function["LogicalId"] = logical[function["FunctionName"]]
@@ -192,8 +194,8 @@ def _cmd_functions(args: argparse.Namespace) -> int:
 
 
 def _cmd_versions(args: argparse.Namespace) -> int:
-    def action(client: Any) -> int:
-        versions = [v for page in pages(client.list_versions_by_function, {"FunctionName": args.function}) for v in page["Versions"]]
+    def action(client: PerdureClient) -> int:
+        versions = [v for page in client.pages("list_versions_by_function", FunctionName=args.function) for v in page["Versions"]]
         out = Output(args)
         if out.json:
             out.print_json(versions)

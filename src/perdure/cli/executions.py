@@ -5,34 +5,35 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from perdure.cli.common import (
+from perdure.cli.options import (
     EXECUTION_STATUSES,
-    Output,
     add_error_options,
     add_execution_argument,
     call_server,
+    error_object,
+    fail,
+    positive_int,
+)
+from perdure.cli.output import (
+    Output,
     display_payload,
     epoch_time,
-    error_object,
     error_text,
     event_details,
     event_label,
-    execution_path,
-    fail,
     fmt_days,
     fmt_seconds,
     fmt_time,
-    pages,
     pending_lines,
-    perdure_call,
-    positive_int,
-    resolve_arn,
     short_id,
     strip_metadata,
     styled_status,
 )
+
+if TYPE_CHECKING:
+    from perdure.http import PerdureClient
 
 
 def register(commands: Any, client: argparse.ArgumentParser) -> None:
@@ -115,22 +116,17 @@ def _cmd_list(args: argparse.Namespace) -> int:
     if args.name:
         request["DurableExecutionName"] = args.name
 
-    def action(client: Any) -> int:
+    def action(client: PerdureClient) -> int:
         executions: list[dict[str, Any]] = []
         if args.function:
-            for page in pages(client.list_durable_executions_by_function, request):
+            for page in client.pages("list_durable_executions_by_function", **request):
                 executions.extend(page.get("DurableExecutions", []))
                 if args.max_items and len(executions) >= args.max_items:
                     del executions[args.max_items :]
                     break
         else:
-            found = perdure_call(
-                client, "GET", "executions",
-                params={"Statuses": statuses or None, "MaxItems": args.max_items or 100},
-                operation="ListExecutions",
-            )
             executions = [
-                e for e in found.get("DurableExecutions", [])
+                e for e in client.list_executions(statuses, args.max_items or 100)
                 if not args.name or e.get("DurableExecutionName") == args.name
             ]
             for e in executions:
@@ -165,16 +161,16 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_get(args: argparse.Namespace) -> int:
-    def action(client: Any) -> int:
-        arn = resolve_arn(client, args.arn, args.function)
+    def action(client: PerdureClient) -> int:
+        arn = client.resolve_arn(args.arn, args.function)
         # Explicit either way, so the output does not depend on the server's default.
         request = {"DurableExecutionArn": arn, "IncludeExecutionData": not args.no_data}
-        execution = strip_metadata(client.get_durable_execution(**request))
+        execution = strip_metadata(client.lambda_client.get_durable_execution(**request))
         out = Output(args)
         if out.json:
             out.print_json(execution)
             return 0
-        state = perdure_call(client, "GET", execution_path(arn, "pending"), operation="GetPending")
+        state = client.pending(arn)
         config = execution.get("DurableConfig") or {}
         error = execution.get("Error")
         rows: list[tuple[str, Any]] = [
@@ -214,14 +210,14 @@ def _print_stack(out: Output, error: Any, title: str = "stack trace") -> None:
 
 
 def _cmd_history(args: argparse.Namespace) -> int:
-    def action(client: Any) -> int:
-        arn = resolve_arn(client, args.arn, args.function)
+    def action(client: PerdureClient) -> int:
+        arn = client.resolve_arn(args.arn, args.function)
         # Explicit either way, so the output does not depend on the server's default.
         request: dict[str, Any] = {"DurableExecutionArn": arn, "IncludeExecutionData": not args.no_data}
         if args.reverse:
             request["ReverseOrder"] = True
         events: list[dict[str, Any]] = []
-        for page in pages(client.get_durable_execution_history, request):
+        for page in client.pages("get_durable_execution_history", **request):
             events.extend(page.get("Events", []))
         out = Output(args)
         if out.json:
@@ -274,9 +270,9 @@ def _open_callbacks(events: Sequence[Mapping[str, Any]]) -> list[tuple[Any, str]
 def _simple_execution_call(args: argparse.Namespace, method: str, request: dict[str, Any], done: str) -> int:
     """Call one execution-level API (stop, pause, resume, delete) and say what happened."""
 
-    def action(client: Any) -> int:
-        arn = resolve_arn(client, args.arn, args.function)
-        response = strip_metadata(getattr(client, method)(**dict(request, DurableExecutionArn=arn)))
+    def action(client: PerdureClient) -> int:
+        arn = client.resolve_arn(args.arn, args.function)
+        response = strip_metadata(getattr(client.lambda_client, method)(**dict(request, DurableExecutionArn=arn)))
         out = Output(args)
         if out.json:
             out.print_json(response)
@@ -289,16 +285,16 @@ def _simple_execution_call(args: argparse.Namespace, method: str, request: dict[
 
 
 def _cmd_advance(args: argparse.Namespace) -> int:
-    def action(client: Any) -> int:
-        arn = resolve_arn(client, args.arn, args.function)
-        body = {"Operation": args.operation} if args.operation else {}
-        response = perdure_call(client, "POST", execution_path(arn, "advance"), body=body, operation="Advance")
+    def action(client: PerdureClient) -> int:
+        arn = client.resolve_arn(args.arn, args.function)
+        advanced = client.advance(arn, args.operation)
         out = Output(args)
         if out.json:
-            out.print_json(response)
+            out.print_json({"Advanced": advanced})
             return 0
-        for item in response.get("Advanced", []):
-            what = {"wait": "wait", "retry": "retry of step", "invocation_retry": "re-invoke"}.get(item.get("Timer"), item.get("Timer"))
+        for item in advanced:
+            timer = str(item.get("Timer"))
+            what = {"wait": "wait", "retry": "retry of step", "invocation_retry": "re-invoke"}.get(timer, timer)
             what += f" {item['Name']}" if item.get("Name") else ""
             out.note(f"advanced {what} (was due {epoch_time(item.get('DueTimestamp'))}); "
                      "recorded as TimerAdvanced in the history")

@@ -5,23 +5,23 @@ from __future__ import annotations
 import argparse
 import threading
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final
 
-from perdure.cli.common import (
-    INVOKE_READ_TIMEOUT_S,
+from perdure.cli.options import call_server, json_payload
+from perdure.cli.output import (
     Output,
-    call_server,
     decode_payload,
     display_payload,
-    execution_path,
-    json_payload,
     payload_display,
     pending_lines,
-    perdure_call,
     strip_metadata,
 )
 
+if TYPE_CHECKING:
+    from perdure.http import PerdureClient
+
 POLL_S = 0.5
+INVOKE_READ_TIMEOUT_S: Final = 960  # a synchronous invoke waits up to Lambda's 15 minutes
 
 
 def register(commands: Any, client: argparse.ArgumentParser) -> None:
@@ -64,10 +64,10 @@ def _cmd_invoke(args: argparse.Namespace) -> int:
     if name:
         request["DurableExecutionName"] = name
 
-    def action(client: Any) -> int:
+    def action(client: PerdureClient) -> int:
         out = Output(args)
         if args.is_async or out.json:
-            response = strip_metadata(client.invoke(**request))
+            response = strip_metadata(client.lambda_client.invoke(**request))
         else:
             followed = _invoke_following(client, request, name or "", args, out)
             if followed is None:
@@ -106,16 +106,16 @@ def _cmd_invoke(args: argparse.Namespace) -> int:
     return call_server(args, action, read_timeout=INVOKE_READ_TIMEOUT_S, attempts=1)
 
 
-def _invoke_following(client: Any, request: dict[str, Any], name: str, args: argparse.Namespace, out: Output) -> dict[str, Any] | None:
+def _invoke_following(client: PerdureClient, request: dict[str, Any], name: str, args: argparse.Namespace, out: Output) -> dict[str, Any] | None:
     """A synchronous invoke, run in the background while the foreground prints the
     execution's ARN and then what it waits on, as it changes. None after Ctrl-C."""
-    from botocore.exceptions import ClientError
+    from perdure.http import PerdureError
 
     result: dict[str, Any] = {}
 
     def call() -> None:
         try:
-            result["response"] = strip_metadata(client.invoke(**request))
+            result["response"] = strip_metadata(client.lambda_client.invoke(**request))
         except BaseException as exc:  # handed to the foreground, which reports it
             result["error"] = exc
 
@@ -131,14 +131,16 @@ def _invoke_following(client: Any, request: dict[str, Any], name: str, args: arg
                 continue
             try:
                 if arn is None:
-                    found = perdure_call(client, "GET", "resolve", params={"Ref": name, "Function": args.function})
+                    found = client.resolve(name, args.function)
                     arn = str(found["DurableExecutionArn"])
                     durable = bool(found.get("Durable", True))
                     if durable:
                         out.note(f"execution {arn}")
                     continue
-                state = perdure_call(client, "GET", execution_path(arn, "pending"))
-            except ClientError:
+                state = client.pending(arn)
+            except PerdureError as exc:
+                if exc.status is None:
+                    raise
                 continue  # not started yet (or gone): the invoke itself reports
             lines = pending_lines(state, arn) or (["running"] if state.get("Invoking") else [])
             if lines != shown:

@@ -13,9 +13,12 @@ import json
 import re
 import sys
 import time
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from perdure.cli.common import READ_TIMEOUT_S, call_server, fail, lambda_client, server_url
+from perdure.cli.options import call_server, fail
+
+if TYPE_CHECKING:
+    from perdure.http import PerdureClient
 
 LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
 LEVEL_ALIASES = {"WARNING": "WARN", "CRITICAL": "FATAL"}
@@ -90,8 +93,9 @@ def _cmd_logs(args: argparse.Namespace) -> int:
     start_ms = int(time.time() * 1000) - parse_age(args.since) if args.since else None
     printer = LinePrinter(sys.stdout, as_json=args.json)
 
-    def action(lambda_api: Any) -> int:
-        logs_api = lambda_client(server_url(args), read_timeout=READ_TIMEOUT_S, attempts=2, service="logs")
+    def action(client: PerdureClient) -> int:
+        lambda_api = client.lambda_client
+        logs_api = client.service_client("logs")
         if args.arn:  # an unknown execution is an error, not an empty log
             lambda_api.get_durable_execution(DurableExecutionArn=args.arn)
         seen: set[str] = set()

@@ -17,21 +17,24 @@ import os
 import re
 import sys
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from perdure.cli.common import (
+from perdure.cli.options import (
     EXECUTION_STATUSES,
-    Output,
     add_template_options,
+    connect,
     fail,
+    load_functions,
     positive_int,
     server_url,
 )
+from perdure.cli.output import Output
+
+if TYPE_CHECKING:
+    from perdure.http import PerdureError
 
 DIVERGED = 3
 SINCE_RE = re.compile(r"^(\d+)([smhdw])$")
@@ -105,39 +108,22 @@ def _subcommands(commands: Any, group: str) -> Any:
     raise RuntimeError(f"perdure {group} has no sub-commands")
 
 
-# --------------------------------------------------------------------------- http
+# --------------------------------------------------------------------------- the recordings
 
 
-def _request(args: argparse.Namespace, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-    url = server_url(args) + path
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as exc:
-        try:
-            error = json.loads(exc.read())
-        except ValueError:
-            error = {}
-        message = error.get("Message") or error.get("message") or exc.reason
-        code = exc.headers.get("x-amzn-ErrorType") or error.get("Type") or exc.code
-        raise ServerError(f"error: {code}: {message}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        fail(f"no perdure server at {server_url(args)} ({getattr(exc, 'reason', exc)}): "
-             "start one with `perdure serve`, or pass --db URL")
-
-
-class ServerError(Exception):
-    pass
-
-
-def _execution_path(arn: str, action: str) -> str:
-    return f"/perdure/v1/executions/{urllib.parse.quote(arn, safe='')}/{action}"
+def _server_failed(error: PerdureError) -> int:
+    """Report a failed request to the server: a usage error when none answered."""
+    if error.no_server:
+        fail(f"{error.message}: start one with `perdure serve`, or pass --db URL")
+    print(f"error: {error.code}: {error.message}", file=sys.stderr)
+    return 1
 
 
 def fetch_document(args: argparse.Namespace, arn: str) -> dict[str, Any]:
+    """The export of execution ``arn``, from ``--db`` or the server; raises
+    ``PerdureError``."""
     from perdure.errors import ServiceError
+    from perdure.http import PerdureError
     from perdure.ops import check_document, export_execution
 
     if args.db:
@@ -145,10 +131,11 @@ def fetch_document(args: argparse.Namespace, arn: str) -> dict[str, Any]:
         try:
             return export_execution(engine, arn)
         except ServiceError as exc:
-            raise ServerError(f"error: {exc.code}: {exc.message}") from None
+            raise PerdureError(exc.code, exc.message, exc.status) from None
         finally:
             engine.store.close()
-    return check_document(_request(args, "GET", _execution_path(arn, "export")), arn)
+    with connect(args) as client:
+        return check_document(client.export(arn), arn)
 
 
 def _engine(db_url: str) -> Any:
@@ -178,11 +165,12 @@ def _load_file(path: str) -> dict[str, Any]:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    from perdure.http import PerdureError
+
     try:
         document = fetch_document(args, args.arn)
-    except ServerError as exc:
-        print(exc, file=sys.stderr)
-        return 1
+    except PerdureError as exc:
+        return _server_failed(exc)
     text = json.dumps(document, indent=1, ensure_ascii=False) + "\n"
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
@@ -207,11 +195,13 @@ def _cmd_rerun(args: argparse.Namespace) -> int:
         body["Name"] = args.name
     if args.version:
         body["Version"] = args.version
+    from perdure.http import PerdureError
+
     try:
-        answer = _request(args, "POST", _execution_path(args.arn, "rerun"), body)
-    except ServerError as exc:
-        print(exc, file=sys.stderr)
-        return 1
+        with connect(args) as client:
+            answer = client.rerun(args.arn, body)
+    except PerdureError as exc:
+        return _server_failed(exc)
     out = Output(args)
     if out.json:
         out.print_json(answer)
@@ -230,10 +220,9 @@ def _cmd_rerun(args: argparse.Namespace) -> int:
 
 
 def _handler_for(args: argparse.Namespace, function: str | None) -> tuple[Any, Any]:
-    from perdure.cli.serve import _load_functions
     from perdure.run import load_handler
 
-    functions = _load_functions(args)
+    functions = load_functions(args)
     if function is None:
         fail("say which function's code to run: --function F")
     spec = functions.get(function) or next((s for s in functions.values() if s.name == function), None)
@@ -268,11 +257,12 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     if os.path.exists(args.source) or not args.source.startswith("arn:"):
         document = _load_file(args.source)
     else:
+        from perdure.http import PerdureError
+
         try:
             document = fetch_document(args, args.source)
-        except ServerError as exc:
-            print(exc, file=sys.stderr)
-            return 1
+        except PerdureError as exc:
+            return _server_failed(exc)
     from perdure.run import format_pass, replay
 
     spec, handler = _handler_for(args, args.function or _recorded_function(document))
@@ -364,20 +354,27 @@ def _list_arns(args: argparse.Namespace, statuses: list[str]) -> list[str]:
         finally:
             engine.store.close()
         return arns[:limit] if limit else arns
-    query: list[tuple[str, str]] = [("ReverseOrder", "true"), ("MaxItems", "1000")]
-    query += [("Statuses", s) for s in statuses]
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from perdure.http import PerdureError
+
+    request: dict[str, Any] = {"FunctionName": args.function, "ReverseOrder": True, "MaxItems": 1000}
+    if statuses:
+        request["Statuses"] = statuses
     if since:
-        query.append(("StartedAfter", str(since / 1000)))
+        request["StartedAfter"] = since / 1000
     arns = []
-    marker = None
-    while True:
-        page_query = query + ([("Marker", marker)] if marker else [])
-        path = f"/2025-12-01/functions/{urllib.parse.quote(args.function, safe='')}/durable-executions?" + urllib.parse.urlencode(page_query)
-        answer = _request(args, "GET", path)
-        arns.extend(e["DurableExecutionArn"] for e in answer.get("DurableExecutions", []))
-        marker = answer.get("NextMarker")
-        if not marker or (limit and len(arns) >= limit):
-            break
+    with connect(args) as client:
+        try:
+            for page in client.pages("list_durable_executions_by_function", **request):
+                arns.extend(e["DurableExecutionArn"] for e in page.get("DurableExecutions", []))
+                if limit and len(arns) >= limit:
+                    break
+        except (BotoCoreError, ClientError) as exc:
+            error = PerdureError.from_botocore(exc, client.url)
+            if error is None:
+                raise
+            raise error from None
     return arns[:limit] if limit else arns
 
 
@@ -394,11 +391,12 @@ def _cmd_check(args: argparse.Namespace) -> int:
             statuses.append(status.strip())
     spec, _ = _handler_for(args, args.function)  # fail early on a bad template or handler
     started = time.perf_counter()
+    from perdure.http import PerdureError
+
     try:
         arns = _list_arns(args, statuses)
-    except ServerError as exc:
-        print(exc, file=sys.stderr)
-        return 1
+    except PerdureError as exc:
+        return _server_failed(exc)
     out = Output(args)
     if not arns:
         out.note(f"no executions of {args.function} to check")
@@ -429,19 +427,26 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 def _check_chunk(arns: list[str], source: dict[str, Any], template: dict[str, Any], function: str) -> list[dict[str, Any]]:
     """Runs in a check process: load the handler once, replay each execution."""
+    from perdure.http import PerdureClient
+    from perdure.ops import check_document, export_execution
     from perdure.run import replay
 
     args = argparse.Namespace(db=source["db"], url=source["url"], function=function, **template)
     _, handler = _handler_for(args, function)
-    engine = _engine(args.db) if args.db else None
+    fetch: Callable[[str], dict[str, Any]]
+    close: Callable[[], None]
+    if args.db:
+        engine = _engine(args.db)
+        fetch, close = (lambda arn: export_execution(engine, arn)), engine.store.close
+    else:
+        client = PerdureClient(args.url)
+        fetch, close = (lambda arn: check_document(client.export(arn))), client.close
     results: list[dict[str, Any]] = []
-    from perdure.ops import check_document, export_execution
-
     for arn in arns:
         name = arn.split("/durable-execution/")[-1].split("/")[0]
         row: dict[str, Any] = {"DurableExecutionArn": arn, "Name": name, "RecordedStatus": "?", "Outcome": "error", "Detail": ""}
         try:
-            document = export_execution(engine, arn) if engine is not None else check_document(_request(args, "GET", _execution_path(arn, "export")))
+            document = fetch(arn)
             row["RecordedStatus"] = document["Execution"].get("Status")
             report = replay(document, handler, function_name=function)
         except Exception as exc:
@@ -459,6 +464,5 @@ def _check_chunk(arns: list[str], source: dict[str, Any], template: dict[str, An
         else:
             row["Detail"] = "; ".join(report.notes) or f"{len(report.passed)} operations"
         results.append(row)
-    if engine is not None:
-        engine.store.close()
+    close()
     return results

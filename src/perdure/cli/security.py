@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from perdure.cli.common import fail
+from perdure.cli.options import fail
 
 
 def add_security_options(parser: argparse.ArgumentParser) -> None:

@@ -4,23 +4,21 @@ from __future__ import annotations
 
 import argparse
 import errno
-import json
 import os
 import socket
 import sys
-from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from perdure.cli.common import (
+from perdure.cli.options import (
     DEFAULT_HOST,
     DEFAULT_PORT,
-    DEFAULT_TEMPLATES,
     add_fleet_options,
     add_template_options,
     default_db_path,
     default_db_url,
     fail,
+    find_template,
+    load_functions,
     port_number,
     positive_int,
 )
@@ -148,7 +146,7 @@ def register(commands: Any, client: argparse.ArgumentParser) -> None:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    functions = _load_functions(args)
+    functions = load_functions(args)
     db_url = args.db or default_db_url()
     check_db_url(db_url)
     if args.no_workers:
@@ -186,8 +184,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             fail("perdure serve --watch needs watchfiles: pip install 'perdure[watch]'")
         from perdure.run import Watcher
 
-        template = _find_template(args.template)
-        on_start = Watcher(template, lambda: _load_functions(args)).start
+        template = find_template(args.template)
+        on_start = Watcher(template, lambda: load_functions(args)).start
     sizing = _given(
         workers=0 if args.no_workers else args.workers,
         threads=args.threads,
@@ -207,7 +205,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_worker(args: argparse.Namespace) -> int:
-    functions = _load_functions(args)
+    functions = load_functions(args)
     db_url = args.db or os.environ.get("PERDURE_DB", "").strip()
     if not db_url:
         fail("perdure worker needs the server's database: pass --db postgresql://... or set PERDURE_DB")
@@ -238,18 +236,6 @@ def _metrics_address(text: str) -> tuple[str, int]:
     if not port.isdigit() or not 0 < int(port) < 65536:
         fail(f"--metrics-port must be PORT or HOST:PORT, got {text!r}")
     return host or "127.0.0.1", int(port)
-
-
-def _load_functions(args: argparse.Namespace) -> dict[str, Any]:
-    from perdure.deploy import TemplateError, load_template
-
-    template = _find_template(args.template)
-    env_overrides = _read_env_vars(args.env_vars) if args.env_vars else None
-    parameters = _parse_parameter_overrides(args.parameter_overrides)
-    try:
-        return load_template(template, parameter_overrides=parameters, env_overrides=env_overrides)
-    except TemplateError as exc:
-        fail(str(exc))
 
 
 def check_db_url(db_url: str) -> None:
@@ -302,52 +288,3 @@ def _require_shared_db(db_url: str, command: str) -> None:
 def _given(**options: Any) -> dict[str, Any]:
     """The options the user gave (the rest keep the server's defaults)."""
     return {key: value for key, value in options.items() if value is not None}
-
-
-def _find_template(given: str | None) -> Path:
-    if given:
-        return Path(given)
-    for name in DEFAULT_TEMPLATES:
-        if Path(name).is_file():
-            return Path(name)
-    fail(f"no {' / '.join(DEFAULT_TEMPLATES)} here: pass --template PATH")
-
-
-def _read_env_vars(path: str) -> dict[str, dict[str, str]]:
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        fail(f"--env-vars {path}: {exc.strerror or exc}")
-    except json.JSONDecodeError as exc:
-        fail(f"--env-vars {path}: not valid JSON: {exc}")
-    if not isinstance(data, dict):
-        fail(f"--env-vars {path}: expected a JSON object of function ids")
-    overrides: dict[str, dict[str, str]] = {}
-    for function, variables in data.items():
-        if not isinstance(variables, dict):
-            fail(f"--env-vars {path}: {function} must map variable names to values")
-        key = "*" if function == "Parameters" else function
-        overrides[key] = {
-            str(name): _env_text(value, path, function, name) for name, value in variables.items()
-        }
-    return overrides
-
-
-def _env_text(value: Any, path: str, function: str, name: str) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str | int | float):
-        return str(value)
-    fail(f"--env-vars {path}: {function}.{name} must be a string, got {value!r}")
-
-
-def _parse_parameter_overrides(items: Sequence[str]) -> dict[str, str]:
-    result: dict[str, str] = {}
-    for item in items:
-        for pair in item.split():
-            key, sep, value = pair.partition("=")
-            if not sep or not key:
-                fail(f"--parameter-overrides expects KEY=VALUE, got {pair!r}")
-            result[key] = value
-    return result
-

@@ -15,18 +15,19 @@ from perdure import lazy_exports
 
 if TYPE_CHECKING:
     from perdure.http.auth import load_auth
-    from perdure.http.client import PerdureClient
+    from perdure.http.client import PerdureClient, PerdureError
     from perdure.http.request_guard import is_loopback
     from perdure.http.server import run_server
 
 DOORS = {
     "auth": ["load_auth"],
-    "client": ["PerdureClient"],
+    "client": ["PerdureClient", "PerdureError"],
     "request_guard": ["is_loopback"],
     "server": ["run_server"],
 }
 __all__ = [
     "PerdureClient",
+    "PerdureError",
     "is_loopback",
     "load_auth",
     "run_server",
