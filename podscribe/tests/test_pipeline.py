@@ -51,7 +51,7 @@ def runtime(workdir: Path) -> Iterator[Any]:
     import os
 
     from perdure.run.runtime import Runtime
-    from podscribe.runs import function_spec
+    from podscribe.app.runs import function_spec
 
     os.environ[SECRET_ENV] = SECRET
     rt = Runtime(f"sqlite:///{workdir / 'perdure.sqlite'}", {FUNCTION_NAME: function_spec()}, processes=1, threads=4)
@@ -135,7 +135,7 @@ def test_input_validation_names_the_problem() -> None:
 
 def test_template_lists_the_handler() -> None:
     from perdure.deploy.template import load_template
-    from podscribe.runs import function_spec
+    from podscribe.app.runs import function_spec
 
     functions = load_template(TEMPLATE)
     spec = functions[FUNCTION_NAME]

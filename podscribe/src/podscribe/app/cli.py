@@ -24,11 +24,8 @@ from typing import Any, NoReturn
 from rich.console import Console
 from rich.table import Table
 
-from podscribe.artifacts import ArtifactStore
-from podscribe.config import Config, ConfigError, load_config, parse_config
-from podscribe.pipeline import review_request_key
-from podscribe.progress import Tracker, format_duration, watch
-from podscribe.runs import (
+from podscribe.app.progress import Tracker, format_duration, watch
+from podscribe.app.runs import (
     Backend,
     EmbeddedBackend,
     RunInfo,
@@ -42,6 +39,9 @@ from podscribe.runs import (
     lock_for,
     payload_text,
 )
+from podscribe.artifacts import ArtifactStore
+from podscribe.config import Config, ConfigError, load_config, parse_config
+from podscribe.pipeline import review_request_key
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -138,7 +138,7 @@ def _parser() -> argparse.ArgumentParser:
     for p in (enroll, vlist, vremove):
         p.add_argument("--library", metavar="DIR", help="library directory (default: $PODSCRIBE_VOICES, else DATA_HOME/podscribe/voices)")
 
-    from podscribe.feedcli import add_parser as add_feed_parser
+    from podscribe.app.feedcli import add_parser as add_feed_parser
 
     add_feed_parser(sub, where)
 
@@ -443,7 +443,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             }
         )
         if status == "WAITING FOR REVIEW":
-            from podscribe.webreview import review_url
+            from podscribe.app.webreview import review_url
 
             rows[-1]["review"] = review_url(args.server, info.arn) if args.server else f"podscribe review {info.name} --web"
 
@@ -530,7 +530,7 @@ def cmd_review(args: argparse.Namespace) -> int:
         _fail(f"run {run_id} is not waiting for review (it is {latest})", EXIT_FAILED)
     info = open_runs[0]
     if args.web:
-        from podscribe.webreview import review_in_browser
+        from podscribe.app.webreview import review_in_browser
 
         code = review_in_browser(args, console, info, _state_dir(args))
         return code if code is not None else _continue_after_review(args, console, run_id, info)
@@ -661,7 +661,7 @@ def cmd_options(args: argparse.Namespace) -> int:
 
 
 def cmd_feed(args: argparse.Namespace) -> int:
-    from podscribe.feedcli import cmd_feed as run_feed
+    from podscribe.app.feedcli import cmd_feed as run_feed
 
     config = _with_model(_config(args.config), args.model)
     state_dir = _state_dir(args)

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from perdure.console import Console
 
 NAME = "podscribe"
-EXIT_FAILED = 1  # as podscribe.cli
+EXIT_FAILED = 1  # as podscribe.app.cli
 EXIT_WAITING = 3
 PAGE = f"/console/x/{NAME}/review"
 CHUNK = 1024 * 1024
@@ -330,7 +330,7 @@ def review_in_browser(args: Any, console: Any, info: Any, state_dir: Path) -> in
     """``podscribe review RUN --web``: serve the review page for an embedded run until the
     decision is sent (None: the caller then follows the run as after ``--approve``), or
     print the page of a run on a perdure server; otherwise an exit code."""
-    from podscribe.runs import EmbeddedBackend
+    from podscribe.app.runs import EmbeddedBackend
 
     if args.server:
         url = review_url(args.server, info.arn)

@@ -42,8 +42,8 @@ def add_parser(sub: Any, where: Any) -> None:
 
 def feed_function_spec() -> Any:
     from perdure.deploy import FunctionSpec
+    from podscribe.app.runs import EMBEDDED_TIMEOUT_S, EXECUTION_TIMEOUT_S
     from podscribe.feed import FEED_FUNCTION
-    from podscribe.runs import EMBEDDED_TIMEOUT_S, EXECUTION_TIMEOUT_S
 
     return FunctionSpec(
         name=FEED_FUNCTION,
@@ -82,9 +82,9 @@ def _table(rows: list[dict[str, Any]], title: str) -> Table:
 
 def cmd_feed(args: argparse.Namespace, *, config: Config, state_dir: Path, artifacts: str, voice_library: str | None, fail: Any) -> int:
     from perdure.run import Runtime
+    from podscribe.app.runs import function_spec, lock_for
     from podscribe.feed import FEED_FUNCTION, feed_key, feed_run_name, parse_feed_input
     from podscribe.pipeline import FUNCTION_NAME
-    from podscribe.runs import function_spec, lock_for
     from podscribe.stages.common import InputError
 
     console = Console(highlight=False, soft_wrap=False)

@@ -22,10 +22,10 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from podscribe.app.runs import Backend, RunInfo
 from podscribe.artifacts import ArtifactStore
 from podscribe.config import Config
 from podscribe.notify import format_duration
-from podscribe.runs import Backend, RunInfo
 
 __all__ = ["STAGES", "Stage", "Tracker", "format_duration", "watch"]
 
