@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from podscribe.llm import Message
+from podscribe.timefmt import clock
 from podscribe.transcript import Transcript, join_words
 
 __all__ = [
@@ -118,14 +119,6 @@ class Notes:
             social_post=str(data.get("social_post", "")),
             problems=[str(p) for p in data.get("problems", [])],
         )
-
-
-def clock(seconds: float) -> str:
-    """``MM:SS`` or ``H:MM:SS`` (whole seconds, rounded down)."""
-    s = max(0, int(seconds))
-    h, rest = divmod(s, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
 
 
 # --------------------------------------------------------------------------------------

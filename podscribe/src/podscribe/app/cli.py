@@ -24,7 +24,7 @@ from typing import Any, NoReturn
 from rich.console import Console
 from rich.table import Table
 
-from podscribe.app.progress import Tracker, format_duration, watch
+from podscribe.app.progress import Tracker, watch
 from podscribe.app.runs import (
     Backend,
     EmbeddedBackend,
@@ -43,6 +43,7 @@ from podscribe.app.runs import (
 from podscribe.artifacts import ArtifactStore
 from podscribe.config import Config, ConfigError, load_config, parse_config
 from podscribe.pipeline import review_request_key
+from podscribe.timefmt import format_duration
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
