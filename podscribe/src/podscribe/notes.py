@@ -39,7 +39,6 @@ __all__ = [
     "key_terms",
     "lexical_chapters",
     "lexical_notes",
-    "parse_json_object",
     "reduce_messages",
     "validate_chapters",
     "window_messages",
@@ -406,29 +405,6 @@ def reduce_messages(summaries: Sequence[str], chapters: Sequence[Chapter], *, co
         {"role": "system", "content": REDUCE_SYSTEM},
         {"role": "user", "content": "\n\n".join(parts)},
     ]
-
-
-_FENCE = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)```", re.DOTALL)
-
-
-def parse_json_object(text: str, required: str) -> dict[str, Any]:
-    """The first JSON object in a reply that has the key ``required``; ``ValueError``
-    when there is none."""
-    import json
-
-    decoder = json.JSONDecoder()
-    for cand in [m.group(1) for m in _FENCE.finditer(text)] + [text]:
-        pos = cand.find("{")
-        while pos != -1:
-            try:
-                obj, _ = decoder.raw_decode(cand, pos)
-            except ValueError:
-                pos = cand.find("{", pos + 1)
-                continue
-            if isinstance(obj, dict) and required in obj:
-                return obj
-            pos = cand.find("{", pos + 1)
-    raise ValueError(f"no JSON object with {required!r} in the reply: {' '.join(text.split())[:120]!r}")
 
 
 def strings(value: Any, limit: int, max_len: int = 200) -> list[str]:

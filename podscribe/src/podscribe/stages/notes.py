@@ -64,8 +64,7 @@ def _ask_json(p: PipelineInput, messages: Any, required: str, what: str) -> tupl
     """Ask the configured LLM for a JSON object with member ``required``, up to
     ``notes.attempts`` times: (the object, "") or (None, why not). A retryable LLM error
     is raised: the step's retry policy tries again later."""
-    from podscribe.llm import LLMError, provider_from_config
-    from podscribe.notes import parse_json_object
+    from podscribe.llm import LLMError, parse_json_object, provider_from_config
 
     rcfg = p.config.refine
     provider = provider_from_config(rcfg)
@@ -79,7 +78,7 @@ def _ask_json(p: PipelineInput, messages: Any, required: str, what: str) -> tupl
                 raise
             return None, f"LLM call failed: {exc}"
         try:
-            return parse_json_object(reply, required), ""
+            return parse_json_object(reply, (required,)), ""
         except ValueError as exc:
             error = f"unparsable answer: {exc}"
             log.warning("%s, attempt %d: %s", what, attempt + 1, error)
