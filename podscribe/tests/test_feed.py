@@ -114,7 +114,7 @@ def test_feed_transcribes_new_episodes_once(tmp_path: Path) -> None:
 
 
 def test_template_lists_the_feed_function() -> None:
-    from perdure.deploy.template import load_template
+    from perdure import load_template
     from podscribe.app.feedcli import feed_function_spec
     from podscribe.feed import FEED_FUNCTION
 

@@ -50,7 +50,7 @@ def runtime(workdir: Path) -> Iterator[Any]:
     speech.require_speech_stack()
     import os
 
-    from perdure.run.runtime import Runtime
+    from perdure import Runtime
     from podscribe.app.runs import function_spec
 
     os.environ[SECRET_ENV] = SECRET
@@ -134,7 +134,7 @@ def test_input_validation_names_the_problem() -> None:
 
 
 def test_template_lists_the_handler() -> None:
-    from perdure.deploy.template import load_template
+    from perdure import load_template
     from podscribe.app.runs import function_spec
 
     functions = load_template(TEMPLATE)

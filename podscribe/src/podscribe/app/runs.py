@@ -27,11 +27,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from podscribe.artifacts import canonical_json
 from podscribe.config import Config
 from podscribe.pipeline import FUNCTION_NAME, run_key
+
+if TYPE_CHECKING:
+    from perdure import FunctionSpec
 
 __all__ = [
     "OPEN_STATUSES",
@@ -68,9 +71,9 @@ def default_state_dir() -> Path:
     return Path(data).expanduser() / "podscribe"
 
 
-def function_spec() -> Any:
+def function_spec() -> FunctionSpec:
     """The pipeline function as the embedded runtime runs it (cf. podscribe/template.yaml)."""
-    from perdure.deploy import FunctionSpec
+    from perdure import FunctionSpec
 
     return FunctionSpec(
         name=FUNCTION_NAME,
@@ -259,16 +262,15 @@ class EmbeddedBackend:
         self.runtime: Any = None
         functions = {FUNCTION_NAME: function_spec()}
         if run:
-            from perdure.run import Runtime
+            from perdure import Runtime
 
             self.runtime = Runtime(self.url, functions, processes=1, threads=2)
             self.runtime.start()
             self.engine = self.runtime.engine
         else:
-            from perdure.core import Engine
-            from perdure.store import open_store
+            from perdure import open_engine
 
-            self.engine = Engine(open_store(self.url), functions)
+            self.engine = open_engine(self.url, functions)
 
     def find(self, name: str) -> RunInfo | None:
         rows, _ = self.engine.list_executions(FUNCTION_NAME, [], None, None, name, None, 10, True)

@@ -31,10 +31,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from perdure.core import Engine
+from perdure import Engine, ExecutionRow
 from perdure.errors import InvalidParameterValue, ResourceNotFound
-from perdure.ops import inspection
-from perdure.store import ExecutionRow
+from perdure.ops import operations
 from podscribe.artifacts import ArtifactNotFoundError, ArtifactStore
 from podscribe.audio import SAMPLE_RATE
 from podscribe.pipeline import ReviewDecision, review_request_key
@@ -110,9 +109,9 @@ def load_review(engine: Engine, arn: str) -> Review:
         transcript = store.get_transcript(request["transcript_key"])
     except (ArtifactNotFoundError, KeyError):
         raise ResourceNotFound(f"run {run_id} has not asked for a review") from None
-    operations = inspection.operations(engine, arn)
-    pending = row.status in ("RUNNING", "PAUSING", "PAUSED") and request.get("callback_id") in _open_callbacks(operations)
-    return Review(row, run_id, store, request, transcript, pending, _decoded_audio_key(operations))
+    ops = operations(engine, arn)
+    pending = row.status in ("RUNNING", "PAUSING", "PAUSED") and request.get("callback_id") in _open_callbacks(ops)
+    return Review(row, run_id, store, request, transcript, pending, _decoded_audio_key(ops))
 
 
 def _wav_key(run_id: str) -> str:
