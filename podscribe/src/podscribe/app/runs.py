@@ -13,7 +13,8 @@ absolute audio path with its size and modification time, the whole configuration
 the artifact and output locations. The same command therefore finds the same run, and
 the durable execution named after it resumes where it stopped. When the last attempt
 failed, the next one is a new execution (``{run_id}-2``, ``-3``...) of the same input,
-which reuses the expensive results already in the artifact store.
+which reuses the expensive results already in the artifact store. :class:`RunSession`
+is one process's hold on a run: its backend, its lock, and the attempt it follows.
 """
 
 from __future__ import annotations
