@@ -81,5 +81,5 @@ STATE="$(mktemp -d)"
 trap 'rm -rf "$STATE"' EXIT
 printf '[asr]\nmodel = "%s"\ndevice = "cuda"\ncompute_type = "float16"\n' "$MODEL" > "$STATE/gpu.toml"
 echo "[4] the whole pipeline on the GPU:"
-"$PY" -m podscribe.cli transcribe "$AUDIO" --config "$STATE/gpu.toml" --state-dir "$STATE/state" --out "$STATE/out" --plain
+"$PY" -m podscribe.app.cli transcribe "$AUDIO" --config "$STATE/gpu.toml" --state-dir "$STATE/state" --out "$STATE/out" --plain
 echo "gpu check passed"

@@ -237,7 +237,7 @@ def main() -> int:
         print(f"[{i + 1}/{args.repeat}] faster-whisper alone: {wall:.1f} s ({fw['device']}; transcribe {fw['transcribe_s']:.1f} s), peak {gb(peak)}", flush=True)
 
         state = work / f"state-{i}"
-        cmd = [sys.executable, "-m", "podscribe.cli", "transcribe", str(audio), "--state-dir", str(state),
+        cmd = [sys.executable, "-m", "podscribe.app.cli", "transcribe", str(audio), "--state-dir", str(state),
                "--out", str(out_dir), "--quiet"]
         wall, peak, res = run_measured(cmd, env)
         if res.returncode != 0:
@@ -245,7 +245,7 @@ def main() -> int:
             return 1
         pipe_walls.append(wall)
         pipe_peaks.append(peak)
-        from podscribe.runs import EmbeddedBackend, embedded_run_ids
+        from podscribe.app.runs import EmbeddedBackend, embedded_run_ids
 
         (run_id,) = embedded_run_ids(state)
         backend = EmbeddedBackend(state, run_id)

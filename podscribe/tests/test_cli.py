@@ -25,14 +25,14 @@ ENV = dict(os.environ, PYTHONUNBUFFERED="1", COLUMNS="200")
 
 def podscribe(*args: str, timeout: float = 240, **kw: Any) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "podscribe.cli", *args],
+        [sys.executable, "-m", "podscribe.app.cli", *args],
         capture_output=True, text=True, env=ENV, timeout=timeout, **kw,
     )
 
 
 def spawn(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "podscribe.cli", *args],
+        [sys.executable, "-m", "podscribe.app.cli", *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
     )
 

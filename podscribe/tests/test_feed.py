@@ -56,7 +56,7 @@ def test_parse_and_select(tmp_path: Path) -> None:
 
 def _podscribe(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "podscribe.cli", *args], capture_output=True, text=True, env=ENV, timeout=600
+        [sys.executable, "-m", "podscribe.app.cli", *args], capture_output=True, text=True, env=ENV, timeout=600
     )
 
 
@@ -114,9 +114,9 @@ def test_feed_transcribes_new_episodes_once(tmp_path: Path) -> None:
 
 
 def test_template_lists_the_feed_function() -> None:
-    from perdure.deploy.template import load_template
+    from perdure import load_template
+    from podscribe.app.feedcli import feed_function_spec
     from podscribe.feed import FEED_FUNCTION
-    from podscribe.feedcli import feed_function_spec
 
     functions = load_template(Path(__file__).resolve().parents[1] / "template.yaml")
     assert functions[FEED_FUNCTION].handler == feed_function_spec().handler == "podscribe.feed.handler"

@@ -9,7 +9,14 @@ import pytest
 from llm_server import RecordedRequest, Reply, Script, ScriptedLLMServer
 
 from podscribe.config import RefineConfig
-from podscribe.llm import Bedrock, LLMError, Message, OpenAICompatible, provider_from_config
+from podscribe.llm import (
+    Bedrock,
+    LLMError,
+    Message,
+    OpenAICompatible,
+    parse_json_object,
+    provider_from_config,
+)
 
 MESSAGES: list[Message] = [
     {"role": "system", "content": "be brief"},
@@ -186,3 +193,14 @@ def test_bedrock_errors() -> None:
     assert not info.value.retryable
     with pytest.raises(LLMError, match=r"no output\.message\.content"):
         provider.complete(MESSAGES, temperature=0, timeout=3)
+
+
+def test_parse_json_object_finds_the_object_asked_for() -> None:
+    fenced = 'Here you go:\n```json\n{"chapters": [1]}\n```\nand {"chapters": [2]}'
+    assert parse_json_object(fenced, ("chapters",)) == {"chapters": [1]}
+    prose = 'noise {"x": 1} {broken then {"summary": "s", "keywords": []} end'
+    assert parse_json_object(prose, ("chapters", "summary")) == {"summary": "s", "keywords": []}
+    with pytest.raises(ValueError, match=r"no JSON object with 'chapters' in the reply: 'a \{\"x\": 1\}'"):
+        parse_json_object('a  {"x": 1}', ("chapters",))
+    with pytest.raises(ValueError, match="no JSON object with updates or speakers in the reply"):
+        parse_json_object("[]", ("updates", "speakers"), wanted="updates or speakers")

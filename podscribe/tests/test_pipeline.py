@@ -50,8 +50,8 @@ def runtime(workdir: Path) -> Iterator[Any]:
     speech.require_speech_stack()
     import os
 
-    from perdure.run.runtime import Runtime
-    from podscribe.runs import function_spec
+    from perdure import Runtime
+    from podscribe.app.runs import function_spec
 
     os.environ[SECRET_ENV] = SECRET
     rt = Runtime(f"sqlite:///{workdir / 'perdure.sqlite'}", {FUNCTION_NAME: function_spec()}, processes=1, threads=4)
@@ -134,8 +134,8 @@ def test_input_validation_names_the_problem() -> None:
 
 
 def test_template_lists_the_handler() -> None:
-    from perdure.deploy.template import load_template
-    from podscribe.runs import function_spec
+    from perdure import load_template
+    from podscribe.app.runs import function_spec
 
     functions = load_template(TEMPLATE)
     spec = functions[FUNCTION_NAME]

@@ -18,8 +18,8 @@ from typing import Any
 import speech
 from llm_server import RecordedRequest, ScriptedLLMServer
 
+from podscribe.app.runs import EmbeddedBackend, embedded_run_ids
 from podscribe.captions import FILE_SUFFIXES
-from podscribe.runs import EmbeddedBackend, embedded_run_ids
 
 LLM_DELAY_S = 0.8
 
@@ -42,7 +42,7 @@ def slow_llm(req: RecordedRequest) -> str:
 
 def transcribe_cmd(audio: Path, state: Path, out: Path, config: Path) -> list[str]:
     return [
-        sys.executable, "-m", "podscribe.cli", "transcribe", str(audio),
+        sys.executable, "-m", "podscribe.app.cli", "transcribe", str(audio),
         "--state-dir", str(state), "--out", str(out), "--config", str(config), "--plain",
     ]
 

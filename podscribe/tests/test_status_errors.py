@@ -11,7 +11,7 @@ ENV = dict(os.environ, PYTHONUNBUFFERED="1", COLUMNS="200")
 
 
 def podscribe(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "podscribe.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "podscribe.app.cli", *args], capture_output=True, text=True,
                           env=ENV, timeout=240)
 
 

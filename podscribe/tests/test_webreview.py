@@ -19,9 +19,9 @@ import pytest
 import speech
 from test_cli import ENV, podscribe, runs, server, spawn, wait_for_status  # noqa: F401 (server: fixture)
 
+from podscribe.app.webreview import decision_from_form, parse_range
 from podscribe.review import ReviewInputError
 from podscribe.transcript import Segment, Transcript, Word
-from podscribe.webreview import decision_from_form, parse_range
 from tests.browser import chrome, screenshot, wait_until
 
 
@@ -82,7 +82,7 @@ def test_review_page_in_a_browser(tmp_path: Path, dialogue: Callable[[str], spee
     assert f"podscribe review {row['run']} --web" in status.stdout, status.stdout
 
     review = subprocess.Popen(
-        [sys.executable, "-m", "podscribe.cli", "review", row["run"], "--web", "--no-browser", "--state-dir", str(state), "--plain"],
+        [sys.executable, "-m", "podscribe.app.cli", "review", row["run"], "--web", "--no-browser", "--state-dir", str(state), "--plain"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
     )
     try:

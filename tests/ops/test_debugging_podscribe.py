@@ -73,7 +73,7 @@ def debug_copy(tmp_path: Path, edits: list[tuple[str, str]]) -> Path:
 def test_podscribe_run_replays_under_pdb_and_reruns_from_naming(tmp_path: Path) -> None:
     state, out = tmp_path / "state", tmp_path / "out"
     t0 = time.monotonic()
-    transcribed = run("-m", "podscribe.cli", "transcribe", str(SAMPLE), "--state-dir", str(state),
+    transcribed = run("-m", "podscribe.app.cli", "transcribe", str(SAMPLE), "--state-dir", str(state),
                       "--out", str(out), "--plain")
     original_s = time.monotonic() - t0
     assert transcribed.returncode == 0, transcribed.stdout + transcribed.stderr

@@ -8,6 +8,7 @@
   imported only when the provider is used.
 * :func:`provider_from_config` builds one from ``[refine]``, or returns
   ``None`` when the provider is ``"none"`` (the refinement step is skipped).
+* :func:`parse_json_object` finds the JSON object asked for in a model's reply.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ import json
 import logging
 import os
 import random
+import re
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypedDict
 
 if TYPE_CHECKING:
@@ -31,6 +33,7 @@ __all__ = [
     "Message",
     "OpenAICompatible",
     "Provider",
+    "parse_json_object",
     "provider_from_config",
 ]
 
@@ -296,3 +299,26 @@ def provider_from_config(
         max_retries=cfg.max_retries,
         max_tokens=cfg.max_tokens,
     )
+
+
+_FENCE = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)```", re.DOTALL)
+
+
+def parse_json_object(text: str, keys: Collection[str], *, wanted: str | None = None) -> dict[str, Any]:
+    """The first JSON object in a model's reply that has one of ``keys``: inside code
+    fences first, then anywhere in the text, prose around it ignored. ``ValueError``
+    when there is none, saying what was ``wanted`` (default: the keys)."""
+    decoder = json.JSONDecoder()
+    for cand in [m.group(1) for m in _FENCE.finditer(text)] + [text]:
+        pos = cand.find("{")
+        while pos != -1:
+            try:
+                obj, _ = decoder.raw_decode(cand, pos)
+            except ValueError:
+                pos = cand.find("{", pos + 1)
+                continue
+            if isinstance(obj, dict) and any(k in obj for k in keys):
+                return obj
+            pos = cand.find("{", pos + 1)
+    what = wanted or " or ".join(repr(k) for k in keys)
+    raise ValueError(f"no JSON object with {what} in the reply: {' '.join(text.split())[:120]!r}")

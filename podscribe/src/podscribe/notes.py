@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from podscribe.llm import Message
+from podscribe.timefmt import clock
 from podscribe.transcript import Transcript, join_words
 
 __all__ = [
@@ -38,7 +39,6 @@ __all__ = [
     "key_terms",
     "lexical_chapters",
     "lexical_notes",
-    "parse_json_object",
     "reduce_messages",
     "validate_chapters",
     "window_messages",
@@ -118,14 +118,6 @@ class Notes:
             social_post=str(data.get("social_post", "")),
             problems=[str(p) for p in data.get("problems", [])],
         )
-
-
-def clock(seconds: float) -> str:
-    """``MM:SS`` or ``H:MM:SS`` (whole seconds, rounded down)."""
-    s = max(0, int(seconds))
-    h, rest = divmod(s, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
 
 
 # --------------------------------------------------------------------------------------
@@ -413,29 +405,6 @@ def reduce_messages(summaries: Sequence[str], chapters: Sequence[Chapter], *, co
         {"role": "system", "content": REDUCE_SYSTEM},
         {"role": "user", "content": "\n\n".join(parts)},
     ]
-
-
-_FENCE = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)```", re.DOTALL)
-
-
-def parse_json_object(text: str, required: str) -> dict[str, Any]:
-    """The first JSON object in a reply that has the key ``required``; ``ValueError``
-    when there is none."""
-    import json
-
-    decoder = json.JSONDecoder()
-    for cand in [m.group(1) for m in _FENCE.finditer(text)] + [text]:
-        pos = cand.find("{")
-        while pos != -1:
-            try:
-                obj, _ = decoder.raw_decode(cand, pos)
-            except ValueError:
-                pos = cand.find("{", pos + 1)
-                continue
-            if isinstance(obj, dict) and required in obj:
-                return obj
-            pos = cand.find("{", pos + 1)
-    raise ValueError(f"no JSON object with {required!r} in the reply: {' '.join(text.split())[:120]!r}")
 
 
 def strings(value: Any, limit: int, max_len: int = 200) -> list[str]:

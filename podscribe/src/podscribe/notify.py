@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from podscribe.config import NotifyConfig
+from podscribe.timefmt import format_duration
 
 __all__ = [
     "SIGNATURE_HEADER",
@@ -212,19 +213,6 @@ def send_notification(
         backoff=backoff,
         sleep=sleep,
     )
-
-
-def format_duration(seconds: float | None) -> str:
-    """``8.6s``, ``1m06s``, ``1h02m03s`` (``-`` when unknown)."""
-    if seconds is None:
-        return "-"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    m, s = divmod(round(seconds), 60)
-    if m < 60:
-        return f"{m}m{s:02d}s"
-    h, m = divmod(m, 60)
-    return f"{h}h{m:02d}m{s:02d}s"
 
 
 def summary_line(event: CompletionEvent) -> str:

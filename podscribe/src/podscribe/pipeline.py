@@ -74,6 +74,7 @@ from aws_durable_execution_sdk_python.exceptions import (
     DurableOperationError,
 )
 
+from podscribe.stages.captions import captions_stage, normalize_stage
 from podscribe.stages.common import (
     JSON,
     InputError,
@@ -89,10 +90,10 @@ from podscribe.stages.notes import (
     notes_finish_stage,
     notes_plan_stage,
     notes_window_stage,
-    publish_stage,
     use_llm,
 )
-from podscribe.stages.publish import captions_stage, normalize_stage, notify_stage
+from podscribe.stages.notify import notify_stage
+from podscribe.stages.publish import publish_stage
 from podscribe.stages.review import (
     ReviewDecision,
     ReviewRejected,

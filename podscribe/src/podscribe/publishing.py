@@ -24,7 +24,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
-from podscribe.notes import Chapter, Notes, clock
+from podscribe.notes import Chapter, Notes
+from podscribe.timefmt import clock
 from podscribe.transcript import Transcript, join_words
 
 __all__ = [

@@ -17,17 +17,15 @@ model can correct words but cannot rewrite what was said.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from podscribe.config import RefineConfig
-from podscribe.llm import LLMError, Message, Provider
+from podscribe.llm import LLMError, Message, Provider, parse_json_object
 from podscribe.textalign import diff_words, retext_segment, segment_text, tokenize
 from podscribe.transcript import Segment, Transcript
 
@@ -250,31 +248,11 @@ def build_messages(
 # ---------------------------------------------------------------------------
 # response parsing and validation
 
-_FENCE = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)```", re.DOTALL)
-
-
 def parse_response(text: str) -> dict[str, Any]:
-    """The JSON object in a model reply; tolerates code fences and surrounding prose.
-
-    Raises ``ValueError`` with a short reason when there is none.
-    """
-    candidates = [m.group(1) for m in _FENCE.finditer(text)] + [text]
-    decoder = json.JSONDecoder()
-    for cand in candidates:
-        pos = cand.find("{")
-        while pos != -1:
-            try:
-                obj, _ = decoder.raw_decode(cand, pos)
-            except ValueError:
-                pos = cand.find("{", pos + 1)
-                continue
-            if isinstance(obj, dict) and (
-                "updates" in obj or "speakers" in obj or "identifiedSpeakers" in obj
-            ):
-                return obj
-            pos = cand.find("{", pos + 1)
-    snippet = " ".join(text.split())[:120]
-    raise ValueError(f"no JSON object with updates or speakers in the response: {snippet!r}")
+    """The JSON object in a model reply with ``updates`` or ``speakers``; tolerates code
+    fences and surrounding prose. Raises ``ValueError`` with a short reason when there is
+    none."""
+    return parse_json_object(text, ("updates", "speakers", "identifiedSpeakers"), wanted="updates or speakers")
 
 
 def _levenshtein(a: str, b: str) -> int:

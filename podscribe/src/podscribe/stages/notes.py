@@ -1,12 +1,12 @@
-"""Episode notes and the publishing files.
+"""The episode notes stages.
 
 ``notes_plan_stage`` cuts the transcript into windows; ``notes_window_stage`` is one
 LLM call per window (cached by its exact prompt; an answer that does not parse is asked
 again up to ``notes.attempts`` times, then given up, never cached); ``notes_finish_stage``
 validates and merges the windows' chapters, reduces the summaries with one more call,
 and falls back to lexical chapters wherever the LLM gave nothing usable (or entirely,
-without an LLM). ``publish_stage`` writes chapters.json, the Podcasting 2.0 transcript,
-the show notes and the RSS snippet next to the captions.
+without an LLM). The files made from the notes are written by
+:mod:`podscribe.stages.publish`.
 """
 
 from __future__ import annotations
@@ -64,8 +64,7 @@ def _ask_json(p: PipelineInput, messages: Any, required: str, what: str) -> tupl
     """Ask the configured LLM for a JSON object with member ``required``, up to
     ``notes.attempts`` times: (the object, "") or (None, why not). A retryable LLM error
     is raised: the step's retry policy tries again later."""
-    from podscribe.llm import LLMError, provider_from_config
-    from podscribe.notes import parse_json_object
+    from podscribe.llm import LLMError, parse_json_object, provider_from_config
 
     rcfg = p.config.refine
     provider = provider_from_config(rcfg)
@@ -79,7 +78,7 @@ def _ask_json(p: PipelineInput, messages: Any, required: str, what: str) -> tupl
                 raise
             return None, f"LLM call failed: {exc}"
         try:
-            return parse_json_object(reply, required), ""
+            return parse_json_object(reply, (required,)), ""
         except ValueError as exc:
             error = f"unparsable answer: {exc}"
             log.warning("%s, attempt %d: %s", what, attempt + 1, error)
@@ -181,46 +180,3 @@ def _reduce(p: PipelineInput, summaries: Sequence[str], chapters: Sequence[Any])
     if "error" not in result:  # a failure is never kept
         store.put_json(key, result)
     return result
-
-
-def publish_stage(p: PipelineInput, notes_key: str, transcript_key: str, outputs: Mapping[str, str]) -> dict[str, Any]:
-    """chapters.json, the Podcasting 2.0 transcript, show notes and the RSS snippet."""
-    from podscribe.notes import Notes
-    from podscribe.publishing import (
-        PUBLISH_SUFFIXES,
-        chapters_json,
-        chapters_problems,
-        dumps,
-        p20_transcript,
-        p20_transcript_problems,
-        rss_snippet,
-        show_notes,
-    )
-
-    t0 = time.monotonic()
-    store = store_for(p.artifacts)
-    notes = Notes.from_dict(store.get_json(notes_key))
-    transcript = store.get_transcript(transcript_key)
-    duration = max([transcript.duration] + [s.end for s in transcript.segments])
-    chapters_doc = chapters_json(notes.chapters, title=p.stem)
-    p20 = p20_transcript(transcript)
-    for problems in (chapters_problems(chapters_doc), p20_transcript_problems(p20)):
-        if problems:
-            raise ValueError("invalid publishing file: " + "; ".join(problems))
-    out = store_for(p.out)
-    names = {kind: f"{p.stem}{suffix}" for kind, suffix in PUBLISH_SUFFIXES.items()}
-    files = {"p20": names["p20"], "chapters": names["chapters"]}
-    for fmt in ("vtt", "srt"):
-        if fmt in outputs:
-            files[fmt] = outputs[fmt].rsplit("/", 1)[-1]
-    texts = {
-        "chapters": dumps(chapters_doc),
-        "p20": dumps(p20),
-        "show_notes": show_notes(notes, duration, title=p.stem),
-        "rss": rss_snippet(files, base_url=p.config.publish.base_url, language=transcript.language),
-    }
-    written: dict[str, str] = {}
-    for kind, text in texts.items():
-        out.put_text(names[kind], text)
-        written[kind] = out.uri_for(names[kind])
-    return {"outputs": written, "method": notes.method, "seconds": round(time.monotonic() - t0, 3)}

@@ -13,7 +13,7 @@ import argparse
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.live import Live
@@ -21,6 +21,9 @@ from rich.table import Table
 
 from podscribe.artifacts import ArtifactStore
 from podscribe.config import Config
+
+if TYPE_CHECKING:
+    from perdure import FunctionSpec
 
 EXIT_FAILED = 1
 _STYLES = {"done": "green", "failed": "red", "transcribing": "cyan", "downloading": "cyan", "queued": "dim"}
@@ -40,10 +43,10 @@ def add_parser(sub: Any, where: Any) -> None:
     f.add_argument("--plain", action="store_true", help="plain progress lines, no live table")
 
 
-def feed_function_spec() -> Any:
-    from perdure.deploy import FunctionSpec
+def feed_function_spec() -> FunctionSpec:
+    from perdure import FunctionSpec
+    from podscribe.app.runs import EMBEDDED_TIMEOUT_S, EXECUTION_TIMEOUT_S
     from podscribe.feed import FEED_FUNCTION
-    from podscribe.runs import EMBEDDED_TIMEOUT_S, EXECUTION_TIMEOUT_S
 
     return FunctionSpec(
         name=FEED_FUNCTION,
@@ -81,10 +84,10 @@ def _table(rows: list[dict[str, Any]], title: str) -> Table:
 
 
 def cmd_feed(args: argparse.Namespace, *, config: Config, state_dir: Path, artifacts: str, voice_library: str | None, fail: Any) -> int:
-    from perdure.run import Runtime
+    from perdure import Runtime
+    from podscribe.app.runs import function_spec, lock_for
     from podscribe.feed import FEED_FUNCTION, feed_key, feed_run_name, parse_feed_input
     from podscribe.pipeline import FUNCTION_NAME
-    from podscribe.runs import function_spec, lock_for
     from podscribe.stages.common import InputError
 
     console = Console(highlight=False, soft_wrap=False)

@@ -22,12 +22,12 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from podscribe.app.runs import Backend, RunInfo
 from podscribe.artifacts import ArtifactStore
 from podscribe.config import Config
-from podscribe.notify import format_duration
-from podscribe.runs import Backend, RunInfo
+from podscribe.timefmt import format_duration
 
-__all__ = ["STAGES", "Stage", "Tracker", "format_duration", "watch"]
+__all__ = ["STAGES", "Stage", "Tracker", "watch"]
 
 #: top-level durable operations shown, with their labels, in pipeline order
 STAGES: dict[str, str] = {

@@ -31,10 +31,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from perdure.core import Engine
+from perdure import Engine, ExecutionRow
 from perdure.errors import InvalidParameterValue, ResourceNotFound
-from perdure.ops import inspection
-from perdure.store import ExecutionRow
+from perdure.ops import operations
 from podscribe.artifacts import ArtifactNotFoundError, ArtifactStore
 from podscribe.audio import SAMPLE_RATE
 from podscribe.pipeline import ReviewDecision, review_request_key
@@ -45,7 +44,7 @@ if TYPE_CHECKING:
     from perdure.console import Console
 
 NAME = "podscribe"
-EXIT_FAILED = 1  # as podscribe.cli
+EXIT_FAILED = 1  # as podscribe.app.cli
 EXIT_WAITING = 3
 PAGE = f"/console/x/{NAME}/review"
 CHUNK = 1024 * 1024
@@ -110,9 +109,9 @@ def load_review(engine: Engine, arn: str) -> Review:
         transcript = store.get_transcript(request["transcript_key"])
     except (ArtifactNotFoundError, KeyError):
         raise ResourceNotFound(f"run {run_id} has not asked for a review") from None
-    operations = inspection.operations(engine, arn)
-    pending = row.status in ("RUNNING", "PAUSING", "PAUSED") and request.get("callback_id") in _open_callbacks(operations)
-    return Review(row, run_id, store, request, transcript, pending, _decoded_audio_key(operations))
+    ops = operations(engine, arn)
+    pending = row.status in ("RUNNING", "PAUSING", "PAUSED") and request.get("callback_id") in _open_callbacks(ops)
+    return Review(row, run_id, store, request, transcript, pending, _decoded_audio_key(ops))
 
 
 def _wav_key(run_id: str) -> str:
@@ -330,7 +329,7 @@ def review_in_browser(args: Any, console: Any, info: Any, state_dir: Path) -> in
     """``podscribe review RUN --web``: serve the review page for an embedded run until the
     decision is sent (None: the caller then follows the run as after ``--approve``), or
     print the page of a run on a perdure server; otherwise an exit code."""
-    from podscribe.runs import EmbeddedBackend
+    from podscribe.app.runs import EmbeddedBackend
 
     if args.server:
         url = review_url(args.server, info.arn)

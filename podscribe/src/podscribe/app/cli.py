@@ -24,17 +24,15 @@ from typing import Any, NoReturn
 from rich.console import Console
 from rich.table import Table
 
-from podscribe.artifacts import ArtifactStore
-from podscribe.config import Config, ConfigError, load_config, parse_config
-from podscribe.pipeline import review_request_key
-from podscribe.progress import Tracker, format_duration, watch
-from podscribe.runs import (
+from podscribe.app.progress import Tracker, watch
+from podscribe.app.runs import (
     Backend,
     EmbeddedBackend,
+    RunError,
     RunInfo,
+    RunSession,
     ServerBackend,
     ServerError,
-    attempt_name,
     build_input,
     default_state_dir,
     embedded_run_ids,
@@ -42,6 +40,10 @@ from podscribe.runs import (
     lock_for,
     payload_text,
 )
+from podscribe.artifacts import ArtifactStore
+from podscribe.config import Config, ConfigError, load_config, parse_config
+from podscribe.pipeline import review_request_key
+from podscribe.timefmt import format_duration
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -138,7 +140,7 @@ def _parser() -> argparse.ArgumentParser:
     for p in (enroll, vlist, vremove):
         p.add_argument("--library", metavar="DIR", help="library directory (default: $PODSCRIBE_VOICES, else DATA_HOME/podscribe/voices)")
 
-    from podscribe.feedcli import add_parser as add_feed_parser
+    from podscribe.app.feedcli import add_parser as add_feed_parser
 
     add_feed_parser(sub, where)
 
@@ -246,21 +248,6 @@ def _header(audio: str, run_id: str) -> str:
 # transcribe
 
 
-def _choose_attempt(backend: Backend, run_id: str) -> tuple[RunInfo | None, int]:
-    """The execution to follow: the open or succeeded attempt, else the next attempt's
-    number (with None) when the last one failed."""
-    attempt = 1
-    while True:
-        info = backend.find(attempt_name(run_id, attempt))
-        if info is None:
-            return None, attempt
-        if info.open or info.status == "SUCCEEDED":
-            return info, attempt
-        attempt += 1
-        if attempt > 1000:
-            _fail(f"run {run_id} has failed too many times", EXIT_FAILED)
-
-
 def _with_model(config: Config, model: str | None) -> Config:
     """``config`` with ``--model`` applied (a directory becomes an absolute path)."""
     if not model:
@@ -310,35 +297,20 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     run_id = event["run_id"]
     _worker_logging(args.verbose)
 
-    backend: Backend
-    lock = None
-    owner = True
-    if args.server:
-        backend = ServerBackend(args.server)
-    else:
-        lock = lock_for(state_dir, run_id)
-        owner = lock.acquire()
-        backend = EmbeddedBackend(state_dir, run_id, run=owner)
+    run = RunSession(run_id, state_dir=state_dir, server=args.server)
     live = console.is_terminal and not args.plain and not args.quiet
     try:
-        info, attempt = _choose_attempt(backend, run_id)
-        if info is None:
-            if not owner:
-                console.print(f"run {run_id} is starting in process {lock.holder() if lock else '?'}; watching it")
-                deadline = time.monotonic() + 30
-                while info is None and time.monotonic() < deadline:
-                    time.sleep(0.5)
-                    info, attempt = _choose_attempt(backend, run_id)
-                if info is None:
-                    _fail(f"run {run_id} did not start", EXIT_FAILED)
-            else:
-                info = backend.start(attempt_name(run_id, attempt), payload_text(event))
-        elif info.status == "SUCCEEDED":
+        attached = run.attach(
+            payload_text(event),
+            on_wait=lambda: console.print(f"run {run_id} is starting in process {run.holder() or '?'}; watching it"),
+        )
+        info = attached.info
+        if attached.how == "succeeded":
             console.print(f"already transcribed (run {info.name}); use --fresh to run it again")
             return _print_result(console, info)
-        elif not owner and lock is not None:
-            console.print(f"run {run_id} is running in process {lock.holder() or '?'}; watching it")
-        elif info.open and not args.quiet:
+        if attached.how == "running_elsewhere":
+            console.print(f"run {run_id} is running in process {run.holder() or '?'}; watching it")
+        elif attached.how == "resumed" and not args.quiet:
             console.print(f"resuming run {info.name}")
         tracker = Tracker(
             run_id=run_id,
@@ -348,10 +320,10 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
             + (f" --server {args.server}" if args.server else ""),
         )
         if args.quiet:
-            info = _wait_quietly(backend, info)
+            info = _wait_quietly(run.backend, info)
         else:
             info = watch(
-                backend,
+                run.backend,
                 info,
                 console=console,
                 tracker=tracker,
@@ -360,15 +332,15 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
                 poll_s=1.0 if args.server else 0.4,
             )
         return _print_result(console, info)
+    except RunError as exc:
+        _fail(str(exc), EXIT_FAILED)
     except KeyboardInterrupt:
         _console(stderr=True).print(
             f"interrupted: run the same command again to resume run {run_id}", style="yellow"
         )
         return EXIT_INTERRUPTED
     finally:
-        backend.close()
-        if lock is not None:
-            lock.release()
+        run.close()
 
 
 def _wait_quietly(backend: Backend, info: RunInfo) -> RunInfo:
@@ -443,7 +415,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             }
         )
         if status == "WAITING FOR REVIEW":
-            from podscribe.webreview import review_url
+            from podscribe.app.webreview import review_url
 
             rows[-1]["review"] = review_url(args.server, info.arn) if args.server else f"podscribe review {info.name} --web"
 
@@ -530,7 +502,7 @@ def cmd_review(args: argparse.Namespace) -> int:
         _fail(f"run {run_id} is not waiting for review (it is {latest})", EXIT_FAILED)
     info = open_runs[0]
     if args.web:
-        from podscribe.webreview import review_in_browser
+        from podscribe.app.webreview import review_in_browser
 
         code = review_in_browser(args, console, info, _state_dir(args))
         return code if code is not None else _continue_after_review(args, console, run_id, info)
@@ -581,31 +553,23 @@ def cmd_review(args: argparse.Namespace) -> int:
 def _continue_after_review(args: argparse.Namespace, console: Console, run_id: str, info: RunInfo) -> int:
     """Follow the run to its end; in embedded mode run it here unless another process does."""
     _worker_logging(False)
-    lock = None
-    if args.server:
-        backend: Backend = ServerBackend(args.server)
-    else:
-        state_dir = _state_dir(args)
-        lock = lock_for(state_dir, run_id)
-        owner = lock.acquire()
-        if not owner:
-            console.print(f"the run continues in process {lock.holder() or '?'} (podscribe transcribe)")
-            return 0
-        backend = EmbeddedBackend(state_dir, run_id, run=True)
+    run = RunSession(run_id, state_dir=_state_dir(args), server=args.server)
+    if not run.owner:
+        console.print(f"the run continues in process {run.holder() or '?'} (podscribe transcribe)")
+        run.close()
+        return 0
     inp = info.input or {}
     try:
         cfg = parse_config(inp.get("config") or {})
         tracker = Tracker(run_id=run_id, config=cfg, store=ArtifactStore(str(inp.get("artifacts"))))
         live = console.is_terminal and not args.plain
-        final = watch(backend, info, console=console, tracker=tracker, live=live, header=_header(str(inp.get("audio", "")), info.name))
+        final = watch(run.backend, info, console=console, tracker=tracker, live=live, header=_header(str(inp.get("audio", "")), info.name))
         return _print_result(console, final)
     except KeyboardInterrupt:
         _console(stderr=True).print(f"interrupted: `podscribe transcribe` resumes run {run_id}", style="yellow")
         return EXIT_INTERRUPTED
     finally:
-        backend.close()
-        if lock is not None:
-            lock.release()
+        run.close()
 
 
 # --------------------------------------------------------------------------------------
@@ -661,7 +625,7 @@ def cmd_options(args: argparse.Namespace) -> int:
 
 
 def cmd_feed(args: argparse.Namespace) -> int:
-    from podscribe.feedcli import cmd_feed as run_feed
+    from podscribe.app.feedcli import cmd_feed as run_feed
 
     config = _with_model(_config(args.config), args.model)
     state_dir = _state_dir(args)

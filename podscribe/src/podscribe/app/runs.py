@@ -13,7 +13,8 @@ absolute audio path with its size and modification time, the whole configuration
 the artifact and output locations. The same command therefore finds the same run, and
 the durable execution named after it resumes where it stopped. When the last attempt
 failed, the next one is a new execution (``{run_id}-2``, ``-3``...) of the same input,
-which reuses the expensive results already in the artifact store.
+which reuses the expensive results already in the artifact store. :class:`RunSession`
+is one process's hold on a run: its backend, its lock, and the attempt it follows.
 """
 
 from __future__ import annotations
@@ -22,22 +23,29 @@ import contextlib
 import fcntl
 import json
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from podscribe.artifacts import canonical_json
 from podscribe.config import Config
 from podscribe.pipeline import FUNCTION_NAME, run_key
 
+if TYPE_CHECKING:
+    from perdure import FunctionSpec
+
 __all__ = [
     "OPEN_STATUSES",
+    "Attached",
     "Backend",
     "EmbeddedBackend",
+    "RunError",
     "RunInfo",
     "RunLock",
+    "RunSession",
     "ServerBackend",
     "build_input",
     "default_state_dir",
@@ -49,6 +57,10 @@ OPEN_STATUSES = ("RUNNING", "PAUSING", "PAUSED")
 EMBEDDED_TIMEOUT_S = 3600.0
 #: the whole execution (a review may wait for days)
 EXECUTION_TIMEOUT_S = 7 * 86400
+#: attempts of one run before giving up on it
+MAX_ATTEMPTS = 1000
+#: how long a process that does not hold a run's lock waits for its holder to start it
+START_WAIT_S = 30.0
 
 
 def default_state_dir() -> Path:
@@ -60,9 +72,9 @@ def default_state_dir() -> Path:
     return Path(data).expanduser() / "podscribe"
 
 
-def function_spec() -> Any:
+def function_spec() -> FunctionSpec:
     """The pipeline function as the embedded runtime runs it (cf. podscribe/template.yaml)."""
-    from perdure.deploy import FunctionSpec
+    from perdure import FunctionSpec
 
     return FunctionSpec(
         name=FUNCTION_NAME,
@@ -251,16 +263,15 @@ class EmbeddedBackend:
         self.runtime: Any = None
         functions = {FUNCTION_NAME: function_spec()}
         if run:
-            from perdure.run import Runtime
+            from perdure import Runtime
 
             self.runtime = Runtime(self.url, functions, processes=1, threads=2)
             self.runtime.start()
             self.engine = self.runtime.engine
         else:
-            from perdure.core import Engine
-            from perdure.store import open_store
+            from perdure import open_engine
 
-            self.engine = Engine(open_store(self.url), functions)
+            self.engine = open_engine(self.url, functions)
 
     def find(self, name: str) -> RunInfo | None:
         rows, _ = self.engine.list_executions(FUNCTION_NAME, [], None, None, name, None, 10, True)
@@ -331,6 +342,110 @@ def embedded_runs(state_dir: Path) -> list[RunInfo]:
             backend.close()
     found.sort(key=lambda r: r.start_ms, reverse=True)
     return found
+
+
+# --------------------------------------------------------------------------------------
+# one run: its lock and its attempts
+
+
+class RunError(RuntimeError):
+    """A run that cannot be followed: it failed too many times, or it never started."""
+
+
+@dataclass(frozen=True)
+class Attached:
+    """The execution :meth:`RunSession.attach` found or started, and how.
+
+    ``how``: ``started`` (a new attempt, by this process), ``resumed`` (an open attempt
+    this process now runs), ``succeeded`` (nothing left to do), ``running_elsewhere``
+    (another process holds the run's lock and runs the open attempt; this one only
+    watches), ``started_elsewhere`` (the same, for an attempt that the other process
+    started while this one waited).
+    """
+
+    info: RunInfo
+    how: Literal["started", "resumed", "succeeded", "running_elsewhere", "started_elsewhere"]
+
+
+class RunSession:
+    """This process's hold on one run: the backend that reaches it and, embedded, the
+    run's lock, which decides whether this process executes the run (it holds the lock)
+    or only watches the process that does.
+
+    The run's executions are its attempts, ``{run_id}``, ``{run_id}-2``...: an open or
+    succeeded attempt is followed; after a failed one the next is started.
+    """
+
+    def __init__(self, run_id: str, *, state_dir: Path, server: str | None = None) -> None:
+        self.run_id = run_id
+        self.lock: RunLock | None = None
+        self.backend: Backend
+        if server:
+            self.owner = True
+            self.backend = ServerBackend(server)
+        else:
+            self.lock = lock_for(state_dir, run_id)
+            self.owner = self.lock.acquire()
+            try:
+                self.backend = EmbeddedBackend(state_dir, run_id, run=self.owner)
+            except BaseException:
+                self.lock.release()
+                raise
+
+    def holder(self) -> int | None:
+        """The process that holds the run's lock (embedded runs only)."""
+        return self.lock.holder() if self.lock is not None else None
+
+    def current(self) -> tuple[RunInfo | None, int]:
+        """The attempt to follow, the open or succeeded one, with its number; else
+        (None, the next attempt's number) when the last one failed or none exists."""
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            info = self.backend.find(attempt_name(self.run_id, attempt))
+            if info is None:
+                return None, attempt
+            if info.open or info.status == "SUCCEEDED":
+                return info, attempt
+        raise RunError(f"run {self.run_id} has failed too many times")
+
+    def attach(
+        self,
+        payload: str,
+        *,
+        on_wait: Callable[[], None] = lambda: None,
+        wait_s: float = START_WAIT_S,
+    ) -> Attached:
+        """The execution to follow: the current attempt, else a new one started with
+        ``payload``. A process that does not own the run starts nothing: it calls
+        ``on_wait`` and waits up to ``wait_s`` for the owner to start the attempt."""
+        info, attempt = self.current()
+        if info is None:
+            if self.owner:
+                return Attached(self.backend.start(attempt_name(self.run_id, attempt), payload), "started")
+            on_wait()
+            deadline = time.monotonic() + wait_s
+            while info is None and time.monotonic() < deadline:
+                time.sleep(0.5)
+                info, attempt = self.current()
+            if info is None:
+                raise RunError(f"run {self.run_id} did not start")
+            return Attached(info, "started_elsewhere")
+        if info.status == "SUCCEEDED":
+            return Attached(info, "succeeded")
+        return Attached(info, "resumed" if self.owner else "running_elsewhere")
+
+    def close(self) -> None:
+        """Close the backend (an embedded runtime stops) and release the lock."""
+        try:
+            self.backend.close()
+        finally:
+            if self.lock is not None:
+                self.lock.release()
+
+    def __enter__(self) -> RunSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 # --------------------------------------------------------------------------------------
