@@ -170,13 +170,18 @@ def find_template(given: str | None) -> Path:
     fail(f"no {' / '.join(DEFAULT_TEMPLATES)} here: pass --template PATH")
 
 
-def _read_env_vars(path: str) -> dict[str, dict[str, str]]:
+def read_json_file(path: str, what: str) -> Any:
+    """The JSON in a file a user named, or a usage error (exit 2) that says ``what``."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        return json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
-        fail(f"--env-vars {path}: {exc.strerror or exc}")
+        fail(f"{what}: {exc.strerror or exc}")
     except json.JSONDecodeError as exc:
-        fail(f"--env-vars {path}: not valid JSON: {exc}")
+        fail(f"{what}: not valid JSON: {exc}")
+
+
+def _read_env_vars(path: str) -> dict[str, dict[str, str]]:
+    data = read_json_file(path, f"--env-vars {path}")
     if not isinstance(data, dict):
         fail(f"--env-vars {path}: expected a JSON object of function ids")
     overrides: dict[str, dict[str, str]] = {}

@@ -29,6 +29,7 @@ from perdure.cli.options import (
     fail,
     load_functions,
     positive_int,
+    read_json_file,
     server_url,
 )
 from perdure.cli.output import Output
@@ -149,12 +150,7 @@ def _load_file(path: str) -> dict[str, Any]:
     from perdure.errors import ServiceError
     from perdure.ops import check_document
 
-    try:
-        document = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        fail(f"{path}: {exc.strerror or exc}")
-    except json.JSONDecodeError as exc:
-        fail(f"{path}: not JSON: {exc}")
+    document = read_json_file(path, path)
     try:
         return check_document(document, path)
     except ServiceError as exc:

@@ -441,12 +441,6 @@ class RunSession:
             if self.lock is not None:
                 self.lock.release()
 
-    def __enter__(self) -> RunSession:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
 
 # --------------------------------------------------------------------------------------
 # server
