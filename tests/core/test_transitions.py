@@ -39,22 +39,23 @@ def event_types(fx: tr.Effects) -> list[str]:
 
 # -- validation ---------------------------------------------------------------------------
 
-# What each operation type accepts from a handler, written out so that a change shows.
+# The (type, action) pairs a handler may send, written out so that a change to the
+# service's rules shows here; every other pairing is refused.
 ACCEPTED = {
-    "EXECUTION": {"SUCCEED", "FAIL"},
-    "CONTEXT": {"START", "SUCCEED", "FAIL"},
-    "STEP": {"START", "SUCCEED", "FAIL", "RETRY"},
-    "WAIT": {"START", "CANCEL"},
-    "CALLBACK": {"START", "CANCEL"},
-    "CHAINED_INVOKE": {"START", "CANCEL"},
+    ("EXECUTION", "SUCCEED"), ("EXECUTION", "FAIL"),
+    ("CONTEXT", "START"), ("CONTEXT", "SUCCEED"), ("CONTEXT", "FAIL"),
+    ("STEP", "START"), ("STEP", "SUCCEED"), ("STEP", "FAIL"), ("STEP", "RETRY"),
+    ("WAIT", "START"), ("WAIT", "CANCEL"),
+    ("CALLBACK", "START"), ("CALLBACK", "CANCEL"),
+    ("CHAINED_INVOKE", "START"), ("CHAINED_INVOKE", "CANCEL"),
 }
 
 
-@pytest.mark.parametrize("op_type", sorted(ACCEPTED))
+@pytest.mark.parametrize("op_type", ["CALLBACK", "CHAINED_INVOKE", "CONTEXT", "EXECUTION", "STEP", "WAIT"])
 @pytest.mark.parametrize("action", ["START", "SUCCEED", "FAIL", "RETRY", "CANCEL"])
 def test_each_type_accepts_only_its_actions(op_type: str, action: str) -> None:
     upd = update("op-1", op_type, action)
-    if action in ACCEPTED[op_type]:
+    if (op_type, action) in ACCEPTED:
         assert tr.validate_update(upd, 0) is upd
     else:
         with pytest.raises(InvalidParameterValue) as info:
