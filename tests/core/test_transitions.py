@@ -310,7 +310,7 @@ def test_callback_start_draws_an_id_and_sets_timeout_and_heartbeat_timers() -> N
     assert fx.events == [("CallbackStarted", op, {"CallbackId": callback_id, "HeartbeatTimeout": 60, "Timeout": 3600})]
     assert fx.timers == [("cb", "heartbeat", NOW + 60_000), ("cb", "timeout", NOW + 3_600_000)]
     assert fx.callbacks == [(callback_id, "cb")]
-    assert tr.public(op) == {k: v for k, v in op.items() if k != "_heartbeat_s"}
+    assert tr.public_operation(op) == {k: v for k, v in op.items() if k != "_heartbeat_s"}
 
 
 def test_callback_without_timeouts_sets_no_timer_and_ids_differ() -> None:
@@ -395,7 +395,7 @@ def test_chained_invoke_start_asks_the_engine_to_start_the_child() -> None:
     assert op["_invoke"] == {"FunctionName": "Child", "TenantId": "t1", "Input": '{"n": 1}'}
     assert fx.invokes == [op]
     assert fx.events == []  # the engine records ChainedInvokeStarted once the child exists
-    assert "_invoke" not in tr.public(op)
+    assert "_invoke" not in tr.public_operation(op)
 
 
 def test_chained_invoke_needs_a_function_and_starts_once() -> None:
