@@ -10,6 +10,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +110,37 @@ class Server(Serve):
 
     def __init__(self, db_path: Path, template: Path = HANDLERS / "template.yaml", workers: int = 1) -> None:
         super().__init__(f"sqlite:///{db_path}", db_path.with_suffix(".log"), "--workers", str(workers), template=template)
+
+
+def credential(
+    key: tuple[str, str], actions: Sequence[str], resources: Sequence[str] = ("*",), name: str | None = None
+) -> str:
+    """One ``[[credentials]]`` table of a ``perdure serve --auth`` file: the key pair, what
+    it may do and on which resources."""
+    lines = ["[[credentials]]"]
+    if name is not None:
+        lines.append(f"name = {json.dumps(name)}")
+    lines += [
+        f"access_key_id = {json.dumps(key[0])}",
+        f"secret_access_key = {json.dumps(key[1])}",
+        f"actions = {json.dumps(list(actions))}",
+        f"resources = {json.dumps(list(resources))}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+@contextmanager
+def serving_with_auth(tmp: Path, *credentials: str) -> Iterator[Serve]:
+    """``perdure serve --auth`` on a SQLite file in ``tmp``, its auth file holding these
+    credentials and readable by its owner only, for the duration of the block."""
+    auth = tmp / "auth.toml"
+    auth.write_text("\n".join(credentials))
+    auth.chmod(0o600)
+    serve = Serve(f"sqlite:///{tmp / 'db.sqlite'}", tmp / "serve.log", "--workers", "1", "--auth", str(auth)).start()
+    try:
+        yield serve
+    finally:
+        serve.stop()
 
 
 def wait_for_status(client: Any, arn: str, timeout: float = 30) -> dict[str, Any]:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -264,6 +266,22 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
+def ok(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    """Run the CLI, expecting it to succeed; its standard output."""
+    code, out, err = run(capsys, *argv)
+    assert code == 0, err
+    return out
+
+
+def assert_shows(out: str, *texts: str) -> str:
+    """Assert that every text appears in the output once all white space is taken out of
+    both (tables wrap long cells across lines); the flattened output, for further checks."""
+    flat = "".join(out.split())
+    for text in texts:
+        assert "".join(text.split()) in flat, (text, out)
+    return flat
+
+
 def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -276,3 +294,10 @@ def subprocess_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
     return env
+
+
+def run_python(*args: str) -> subprocess.CompletedProcess[str]:
+    """``python *args`` in a fresh process that imports this checkout's perdure."""
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, env=subprocess_env(), timeout=60, check=False
+    )

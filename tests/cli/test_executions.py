@@ -12,13 +12,14 @@ from tests.cli.support import (
     FN_ARN,
     OP_ID,
     FakeLambda,
+    assert_shows,
+    ok,
     run,
 )
 
 
 def test_get_json(server: FakeLambda, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "executions", "get", EXEC_ARN, "--url", server.url, "--json")
-    assert code == 0
+    out = ok(capsys, "executions", "get", EXEC_ARN, "--url", server.url, "--json")
     request = server.last()
     assert (request.method, request.path) == ("GET", f"/2025-12-01/durable-executions/{EXEC_ARN}")
     assert json.loads(out) == {
@@ -44,33 +45,18 @@ def test_get_asks_for_data_explicitly(
 
 
 def test_get_no_data(server: FakeLambda, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(
-        capsys, "executions", "get", EXEC_ARN, "--url", server.url, "--json", "--no-data"
-    )
-    assert code == 0
+    out = ok(capsys, "executions", "get", EXEC_ARN, "--url", server.url, "--json", "--no-data")
     assert server.last().query == {"IncludeExecutionData": ["false"]}
     assert "Result" not in json.loads(out)
 
 
 def test_get_table(server: FakeLambda, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "executions", "get", EXEC_ARN, "--url", server.url)
-    assert code == 0
-    flat = "".join(out.split())
-    for text in (
-        "order-17",
-        "SUCCEEDED",
-        "2026-01-0100:00:00.500Z",
-        '"shipped"',
-        "3600s",
-        "14days",
-    ):
-        assert text in flat, out
-    assert "".join(EXEC_ARN.split()) in flat
+    out = ok(capsys, "executions", "get", EXEC_ARN, "--url", server.url)
+    assert_shows(out, "order-17", "SUCCEEDED", "2026-01-0100:00:00.500Z", '"shipped"', "3600s", "14days", EXEC_ARN)
 
 
 def test_history_json_follows_pages(server: FakeLambda, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "executions", "history", EXEC_ARN, "--url", server.url, "--json")
-    assert code == 0
+    out = ok(capsys, "executions", "history", EXEC_ARN, "--url", server.url, "--json")
     first, second = server.requests
     assert first.path == f"/2025-12-01/durable-executions/{EXEC_ARN}/history"
     assert first.query == {"IncludeExecutionData": ["true"]}
@@ -100,42 +86,19 @@ def test_history_options(server: FakeLambda, capsys: pytest.CaptureFixture[str])
 
 
 def test_history_table(server: FakeLambda, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "executions", "history", EXEC_ARN, "--url", server.url)
-    assert code == 0
-    flat = "".join(out.split())
-    for text in (
-        "ExecutionStarted",
-        "CallbackStarted(Callback)",
-        "approval",
-        "00:00:00.750",
-        "Error=CardDeclined:no",
-        "RetryDetails.CurrentAttempt=1",
-        'Input={"order":17}',
-        'Result="shipped"',
-        "ExecutionSucceeded",
-    ):
-        assert text in flat, out
+    out = ok(capsys, "executions", "history", EXEC_ARN, "--url", server.url)
+    flat = assert_shows(
+        out, "ExecutionStarted", "CallbackStarted(Callback)", "approval", "00:00:00.750", "Error=CardDeclined:no",
+        "RetryDetails.CurrentAttempt=1", 'Input={"order":17}', 'Result="shipped"', "ExecutionSucceeded",
+    )
     # The open callback's id is printed whole on its own line, ready to copy.
     assert f"\n  approval  {CALLBACK_ID}\n" in out
     assert OP_ID not in flat  # operation ids are shortened
 
 
 def test_list(server: FakeLambda, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(
-        capsys,
-        "executions",
-        "list",
-        "--function",
-        "ProcessFn",
-        "--status",
-        "running,failed",
-        "--name",
-        "order-18",
-        "--url",
-        server.url,
-        "--json",
-    )
-    assert code == 0
+    filters = ["--status", "running,failed", "--name", "order-18"]
+    out = ok(capsys, "executions", "list", "--function", "ProcessFn", *filters, "--url", server.url, "--json")
     request = server.last()
     assert request.path == "/2025-12-01/functions/ProcessFn/durable-executions"
     assert request.query == {
@@ -148,25 +111,13 @@ def test_list(server: FakeLambda, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_list_table_and_max_items(server: FakeLambda, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(
-        capsys,
-        "executions",
-        "list",
-        "--function",
-        "ProcessFn",
-        "--url",
-        server.url,
-        "--max-items",
-        "1",
-    )
-    assert code == 0
+    out = ok(capsys, "executions", "list", "--function", "ProcessFn", "--url", server.url, "--max-items", "1")
     assert "order-17" in out and "SUCCEEDED" in out
     assert "order-18" not in out
 
 
 def test_list_across_functions(server: FakeLambda, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "executions", "list", "--status", "running", "--url", server.url, "--json")
-    assert code == 0
+    out = ok(capsys, "executions", "list", "--status", "running", "--url", server.url, "--json")
     request = server.last()
     assert (request.path, request.query) == ("/perdure/v1/executions", {"Statuses": ["RUNNING"], "MaxItems": ["100"]})
     listed = json.loads(out)["DurableExecutions"]
@@ -181,26 +132,11 @@ def test_list_bad_status(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_stop(server: FakeLambda, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(
-        capsys,
-        "executions",
-        "stop",
-        EXEC_ARN,
-        "--url",
-        server.url,
-        "--json",
-        "--error-type",
-        "Cancelled",
-        "--error-message",
-        "by operator",
-    )
-    assert code == 0
+    reason = ["--error-type", "Cancelled", "--error-message", "by operator"]
+    out = ok(capsys, "executions", "stop", EXEC_ARN, "--url", server.url, "--json", *reason)
     request = server.last()
-    assert (request.method, request.path) == (
-        "POST",
-        f"/2025-12-01/durable-executions/{EXEC_ARN}/stop",
-    )
+    assert (request.method, request.path) == ("POST", f"/2025-12-01/durable-executions/{EXEC_ARN}/stop")
     assert json.loads(request.body) == {"ErrorType": "Cancelled", "ErrorMessage": "by operator"}
     assert json.loads(out) == {"StopTimestamp": "2026-01-01T00:00:05.500000+00:00"}
-    code, out, _ = run(capsys, "executions", "stop", EXEC_ARN, "--url", server.url)
+    out = ok(capsys, "executions", "stop", EXEC_ARN, "--url", server.url)
     assert out.startswith(f"stopped {EXEC_ARN} at 2026-01-01 00:00:05.500Z")

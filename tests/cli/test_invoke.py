@@ -12,24 +12,14 @@ import pytest
 from tests.cli.support import (
     EXEC_ARN,
     FakeLambda,
+    assert_shows,
+    ok,
     run,
 )
 
 
 def test_invoke_sync_json(server: FakeLambda, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(
-        capsys,
-        "invoke",
-        "ProcessFn",
-        "--payload",
-        '{"order": 17}',
-        "--name",
-        "order-17",
-        "--url",
-        server.url,
-        "--json",
-    )
-    assert code == 0
+    out = ok(capsys, "invoke", "ProcessFn", "--payload", '{"order": 17}', "--name", "order-17", "--url", server.url, "--json")
     request = server.last()
     assert request.path == "/2015-03-31/functions/ProcessFn/invocations"
     assert request.headers["x-amz-invocation-type"] == "RequestResponse"
@@ -44,22 +34,17 @@ def test_invoke_sync_json(server: FakeLambda, capsys: pytest.CaptureFixture[str]
 
 
 def test_invoke_sync_table(server: FakeLambda, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "invoke", "ProcessFn", "--url", server.url)
-    assert code == 0
+    out = ok(capsys, "invoke", "ProcessFn", "--url", server.url)
     assert json.loads(server.last().body) == {}
-    flat = "".join(out.split())
-    assert "SUCCEEDED" in flat
-    assert '{"echo":{}}' in flat
-    assert "".join(EXEC_ARN.split()) in flat
+    assert_shows(out, "SUCCEEDED", '{"echo":{}}', EXEC_ARN)
 
 
 def test_invoke_async(server: FakeLambda, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "invoke", "ProcessFn", "--async", "--url", server.url)
-    assert code == 0
+    out = ok(capsys, "invoke", "ProcessFn", "--async", "--url", server.url)
     assert server.last().headers["x-amz-invocation-type"] == "Event"
     assert "STARTED" in out
     assert f"perdure executions get {EXEC_ARN.rsplit('/', 1)[-1]}" in out.replace("\n", "")
-    code, out, _ = run(capsys, "invoke", "ProcessFn", "--async", "--url", server.url, "--json")
+    out = ok(capsys, "invoke", "ProcessFn", "--async", "--url", server.url, "--json")
     assert json.loads(out) == {
         "StatusCode": 202,
         "ExecutedVersion": "$LATEST",

@@ -4,8 +4,6 @@ and client commands that start without the server's imports."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
@@ -14,7 +12,7 @@ from perdure.cli import build_parser, main
 from tests.cli.support import (
     EXEC_ARN,
     FakeLambda,
-    subprocess_env,
+    run_python,
 )
 
 
@@ -73,24 +71,7 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_python_dash_m(server: FakeLambda) -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "perdure",
-            "executions",
-            "get",
-            EXEC_ARN,
-            "--url",
-            server.url,
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        env=subprocess_env(),
-        timeout=60,
-        check=False,
-    )
+    result = run_python("-m", "perdure", "executions", "get", EXEC_ARN, "--url", server.url, "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["Status"] == "SUCCEEDED"
 
@@ -103,14 +84,7 @@ def test_client_commands_do_not_import_the_server(server: FakeLambda) -> None:
         "assert rc == 0, rc\n"
         "assert 'perdure.http.server' not in sys.modules\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env=subprocess_env(),
-        timeout=60,
-        check=False,
-    )
+    result = run_python("-c", code)
     assert result.returncode == 0, result.stderr
 
 

@@ -17,6 +17,8 @@ from tests.cli.support import (
     run,
 )
 
+Calls = list[dict[str, Any]]  # the keyword arguments of each run_server call
+
 
 def test_parse_serve_defaults() -> None:
     args = build_parser().parse_args(["serve", "--template", "t.yaml"])
@@ -60,8 +62,8 @@ def test_parse_serve_options() -> None:
 
 
 @pytest.fixture
-def fake_server(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    calls: list[dict[str, Any]] = []
+def fake_server(monkeypatch: pytest.MonkeyPatch) -> Calls:
+    calls: Calls = []
     module = types.ModuleType("perdure.http.server")
 
     def run_server(**kwargs: Any) -> None:
@@ -81,24 +83,11 @@ def fake_server(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
 
 
 def test_serve_loads_template_and_runs_server(
-    fake_server: list[dict[str, Any]],
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
+    fake_server: Calls, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    code, _, err = run(
-        capsys,
-        "serve",
-        "--template",
-        str(FIXTURES / "globals.yaml"),
-        "--port",
-        "9123",
-        "--workers",
-        "2",
-        "--threads",
-        "4",
-    )
+    sizing = ["--port", "9123", "--workers", "2", "--threads", "4"]
+    code, _, err = run(capsys, "serve", "--template", str(FIXTURES / "globals.yaml"), *sizing)
     assert code == 0
     (call,) = fake_server
     assert sorted(call["functions"]) == ["InheritsFn", "OverridesFn"]
@@ -114,7 +103,7 @@ def test_serve_loads_template_and_runs_server(
 
 
 def test_serve_leaves_sizing_to_the_server(
-    fake_server: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]
+    fake_server: Calls, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert run(capsys, "serve", "-t", str(FIXTURES / "template.json"), "--db", "sqlite:///x.db")[0] == 0
     assert "workers" not in fake_server[0]
@@ -122,7 +111,7 @@ def test_serve_leaves_sizing_to_the_server(
 
 
 def test_serve_overrides(
-    fake_server: list[dict[str, Any]], capsys: pytest.CaptureFixture[str], tmp_path: Path
+    fake_server: Calls, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     env_file = tmp_path / "env.json"
     env_file.write_text(
@@ -155,9 +144,7 @@ def test_serve_overrides(
 
 
 def test_serve_db_from_env(
-    fake_server: list[dict[str, Any]],
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    fake_server: Calls, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PERDURE_DB", "postgresql://db/x")
     assert run(capsys, "serve", "-t", str(FIXTURES / "template.json"))[0] == 0
@@ -165,10 +152,7 @@ def test_serve_db_from_env(
 
 
 def test_serve_finds_template_in_cwd(
-    fake_server: list[dict[str, Any]],
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
+    fake_server: Calls, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.chdir(tmp_path)
     code, _, err = run(capsys, "serve", "--db", "sqlite:///:memory:")
@@ -183,7 +167,7 @@ def test_serve_finds_template_in_cwd(
 
 
 def test_serve_bad_template(
-    fake_server: list[dict[str, Any]], capsys: pytest.CaptureFixture[str], tmp_path: Path
+    fake_server: Calls, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     template = tmp_path / "template.yaml"
     template.write_text(
@@ -208,7 +192,7 @@ def test_serve_bad_template(
     ],
 )
 def test_serve_bad_env_vars(
-    fake_server: list[dict[str, Any]],
+    fake_server: Calls,
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
     content: str,
@@ -224,7 +208,7 @@ def test_serve_bad_env_vars(
 
 
 def test_serve_bad_parameter_override(
-    fake_server: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]
+    fake_server: Calls, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, _, err = run(
         capsys, "serve", "-t", str(FIXTURES / "env.yaml"), "--parameter-overrides", "Stage"

@@ -12,47 +12,24 @@ from urllib.parse import quote, urlencode
 import pytest
 
 from tests.http.test_auth import client
-from tests.support import Serve, wait_for_event
+from tests.support import Serve, credential, serving_with_auth, wait_for_event
 
 ADMIN = ("AKIACONSOLEADMIN", "admin-secret-0123456789abcdef")
 READER = ("AKIACONSOLEREADER", "reader-secret-0123456789abcdef")
 HELLO = ("AKIACONSOLEHELLO", "hello-secret-0123456789abcdef")
 
-AUTH_FILE = f"""
-[[credentials]]
-name = "admin"
-access_key_id = "{ADMIN[0]}"
-secret_access_key = "{ADMIN[1]}"
-actions = ["lambda:*"]
-resources = ["*"]
-
-[[credentials]]
-name = "reader"
-access_key_id = "{READER[0]}"
-secret_access_key = "{READER[1]}"
-actions = ["lambda:GetDurableExecution*", "lambda:ListDurableExecutionsByFunction"]
-resources = ["*"]
-
-[[credentials]]
-name = "hello-reader"
-access_key_id = "{HELLO[0]}"
-secret_access_key = "{HELLO[1]}"
-actions = ["lambda:GetDurableExecution*", "lambda:ListDurableExecutionsByFunction"]
-resources = ["Hello"]
-"""
+READ = ["lambda:GetDurableExecution*", "lambda:ListDurableExecutionsByFunction"]
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
-    tmp = tmp_path_factory.mktemp("console-auth")
-    auth = tmp / "auth.toml"
-    auth.write_text(AUTH_FILE)
-    auth.chmod(0o600)
-    serve = Serve(f"sqlite:///{tmp / 'db.sqlite'}", tmp / "serve.log", "--workers", "1", "--auth", str(auth)).start()
-    try:
+    credentials = (
+        credential(ADMIN, ["lambda:*"], name="admin"),
+        credential(READER, READ, name="reader"),
+        credential(HELLO, READ, ["Hello"], name="hello-reader"),
+    )
+    with serving_with_auth(tmp_path_factory.mktemp("console-auth"), *credentials) as serve:
         yield serve
-    finally:
-        serve.stop()
 
 
 class Browser:

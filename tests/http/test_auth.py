@@ -26,40 +26,30 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from tests.support import ROOT, Serve, wait_for_event, wait_for_status
+from tests.support import (
+    ROOT,
+    Serve,
+    credential,
+    serving_with_auth,
+    wait_for_event,
+    wait_for_status,
+)
 
 ADMIN = ("AKIAPERDUREADMIN", "admin-secret-0123456789abcdef")
 CALLBACKS = ("AKIAPERDURECALLBACKS", "callback-secret-0123456789abcdef")
 HELLO_ONLY = ("AKIAPERDUREHELLO", "hello-secret-0123456789abcdef")
 HELLO_CALLBACKS = ("AKIAPERDUREHELLOCB", "hello-cb-secret-0123456789abcdef")
 
-AUTH_FILE = f"""
-[[credentials]]
-name = "admin"
-access_key_id = "{ADMIN[0]}"
-secret_access_key = "{ADMIN[1]}"
-actions = ["lambda:*"]
-resources = ["*"]
-
-[[credentials]]
-name = "approver"
-access_key_id = "{CALLBACKS[0]}"
-secret_access_key = "{CALLBACKS[1]}"
-actions = ["lambda:SendDurableExecutionCallback*"]
-resources = ["*"]
-
-[[credentials]]
-access_key_id = "{HELLO_ONLY[0]}"
-secret_access_key = "{HELLO_ONLY[1]}"
-actions = ["lambda:InvokeFunction", "lambda:GetDurableExecution*", "lambda:ListDurableExecutionsByFunction"]
-resources = ["arn:aws:lambda:*:*:function:Hello"]
-
-[[credentials]]
-access_key_id = "{HELLO_CALLBACKS[0]}"
-secret_access_key = "{HELLO_CALLBACKS[1]}"
-actions = ["lambda:SendDurableExecutionCallback*"]
-resources = ["Hello"]
-"""
+CREDENTIALS = (
+    credential(ADMIN, ["lambda:*"], name="admin"),
+    credential(CALLBACKS, ["lambda:SendDurableExecutionCallback*"], name="approver"),
+    credential(
+        HELLO_ONLY,
+        ["lambda:InvokeFunction", "lambda:GetDurableExecution*", "lambda:ListDurableExecutionsByFunction"],
+        ["arn:aws:lambda:*:*:function:Hello"],
+    ),
+    credential(HELLO_CALLBACKS, ["lambda:SendDurableExecutionCallback*"], ["Hello"]),
+)
 
 
 def client(url: str, key: tuple[str, str] | None, **config: Any) -> Any:
@@ -82,22 +72,9 @@ def code_of(excinfo: pytest.ExceptionInfo[ClientError]) -> tuple[str, int, str]:
 
 
 @pytest.fixture(scope="module")
-def auth_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("auth") / "auth.toml"
-    path.write_text(AUTH_FILE)
-    path.chmod(0o600)
-    return path
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, auth_file: Path) -> Iterator[Serve]:
-    tmp = tmp_path_factory.mktemp("serve")
-    serve = Serve(f"sqlite:///{tmp / 'db.sqlite'}", tmp / "serve.log", "--workers", "1", "--auth", str(auth_file))
-    serve.start()
-    try:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
+    with serving_with_auth(tmp_path_factory.mktemp("serve"), *CREDENTIALS) as serve:
         yield serve
-    finally:
-        serve.stop()
 
 
 def test_admin_runs_and_reads_and_callback_key_only_completes(server: Serve, tmp_path: Path) -> None:
@@ -245,12 +222,7 @@ def test_keys_rotate_without_a_restart(tmp_path: Path) -> None:
     new = ("AKIAPERDURENEW", "new-secret-0123456789abcdef")
 
     def write(*keys: tuple[str, str]) -> None:
-        text = "".join(
-            f'[[credentials]]\naccess_key_id = "{k}"\nsecret_access_key = "{s}"\n'
-            'actions = ["lambda:ListDurableExecutionsByFunction"]\nresources = ["*"]\n'
-            for k, s in keys
-        )
-        auth.write_text(text)
+        auth.write_text("".join(credential(key, ["lambda:ListDurableExecutionsByFunction"]) for key in keys))
 
     write(old)
     serve = Serve(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path / "serve.log", "--workers", "1", "--auth", str(auth))

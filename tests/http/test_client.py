@@ -12,31 +12,15 @@ from pathlib import Path
 import pytest
 
 from perdure.http import PerdureClient, PerdureError
-from tests.support import Serve, free_port, wait_for_status
+from tests.support import Serve, credential, free_port, serving_with_auth, wait_for_status
 
 ADMIN = ("AKIAPERDURECLIENT", "client-secret-0123456789abcdef")
-AUTH_FILE = f"""
-[[credentials]]
-name = "admin"
-access_key_id = "{ADMIN[0]}"
-secret_access_key = "{ADMIN[1]}"
-actions = ["lambda:*"]
-resources = ["*"]
-"""
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
-    tmp = tmp_path_factory.mktemp("client")
-    auth = tmp / "auth.toml"
-    auth.write_text(AUTH_FILE)
-    auth.chmod(0o600)
-    serve = Serve(f"sqlite:///{tmp / 'db.sqlite'}", tmp / "serve.log", "--workers", "1", "--auth", str(auth))
-    serve.start()
-    try:
+    with serving_with_auth(tmp_path_factory.mktemp("client"), credential(ADMIN, ["lambda:*"], name="admin")) as serve:
         yield serve
-    finally:
-        serve.stop()
 
 
 @pytest.fixture(autouse=True)
