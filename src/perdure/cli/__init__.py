@@ -9,6 +9,8 @@ against ``--url``.
 Exit codes: 0 success; 1 the service answered with an error (or the invoked function
 failed); 2 bad usage, a bad template, or no server at ``--url``; 3 ``perdure replay``:
 the code diverges from a recording.
+
+The top of the stack: it may import every package, and none imports it.
 """
 
 from __future__ import annotations

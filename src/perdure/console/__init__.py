@@ -1,6 +1,9 @@
 """The web console ``perdure serve`` serves at ``/console/``: functions, executions, an
 execution's operation tree and timeline, and actions (stop, pause, resume, delete,
-callbacks). See ``docs/console.md``."""
+callbacks). See ``docs/console.md``.
+
+May import the packages below it (``store`` to ``run``); ``perdure serve`` (``http``)
+and other packages' pages (podscribe's review page) mount it."""
 
 from __future__ import annotations
 

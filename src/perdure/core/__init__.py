@@ -2,7 +2,9 @@
 one store transaction), the pure transition rules, history events, pausing, the clock
 and development time. It knows nothing of HTTP, processes or the console.
 
-May import: ``perdure.errors``, ``store`` and ``deploy``.
+Imports ``perdure.errors``, ``perdure.clock``, ``store`` and ``deploy``; used by
+``logs`` and every package above it (``ops`` and ``run`` drive executions through
+the engine's public methods only).
 """
 
 from __future__ import annotations

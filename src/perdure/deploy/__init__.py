@@ -2,7 +2,8 @@
 template (with its YAML tags and intrinsic functions evaluated locally), names and ARNs,
 and versions: snapshots of code and settings, publishing, aliases, pruning.
 
-May import: ``perdure.errors`` and ``store``. Imported by every package above it.
+Imports ``perdure.errors``, ``perdure.clock`` and ``store``; every package above
+it may use it.
 """
 
 from __future__ import annotations

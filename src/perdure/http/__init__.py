@@ -4,7 +4,8 @@ authentication, the request guard, validation against botocore's model, connecti
 deadlines, synchronous invokes, idempotency, ``perdure serve``'s server, and the
 client of perdure's own API.
 
-May import every package but ``cli``.
+May import every package but ``cli``, which is its only user besides
+``perdure.testing``.
 """
 
 from __future__ import annotations

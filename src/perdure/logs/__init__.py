@@ -2,7 +2,8 @@
 in batches (``sink``), read as CloudWatch Logs presents it (``reader``, with filter
 patterns in ``filters``). The engine knows nothing of it.
 
-May import: ``perdure.errors``, ``store`` and ``deploy``.
+Sits above ``core`` in the order but needs only ``store`` and ``deploy``;
+``ops``, ``run``, the console and the HTTP APIs read and write through it.
 """
 
 from __future__ import annotations

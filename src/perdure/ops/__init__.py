@@ -2,7 +2,8 @@
 methods only: find them by name or id prefix, see what they wait on and advance it,
 skip a timer, export, rerun from an operation, and the console's read-only views.
 
-May import: ``perdure.errors``, ``store``, ``deploy``, ``core`` and ``logs``.
+May import the packages below it (``store`` to ``logs``); ``run``, the console,
+the HTTP routes and the CLI call it.
 """
 
 from __future__ import annotations

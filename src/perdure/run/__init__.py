@@ -3,7 +3,8 @@ processes with the SDK's service client backed by the engine, stack traces, the
 start-up import check, ``--watch``, ``perdure worker`` for fleets, replaying a
 recording in process, and the runtime's observers (metrics, traces).
 
-May import: ``perdure.errors``, ``store``, ``deploy``, ``core``, ``logs`` and ``ops``.
+May import the packages below it (``store`` to ``ops``); the console, ``http``
+and ``cli`` start and observe runtimes through it.
 """
 
 from __future__ import annotations

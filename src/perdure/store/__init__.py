@@ -3,7 +3,8 @@ server; PostgreSQL for several servers and workers on several machines. The SQL 
 run is in ``sql`` and ``common``; versions, log records and counts have their rows and
 queries in ``version_rows``, ``log_rows`` and ``counts``.
 
-May import: ``perdure.errors`` only. Imported by every package above it."""
+Imports only ``perdure.errors``: it is the bottom of the stack, and every other
+package may use it."""
 
 from __future__ import annotations
 
