@@ -21,10 +21,9 @@ if TYPE_CHECKING:
         parse_qualified_name,
         qualified_arn,
     )
-    from perdure.deploy.functions import FunctionSpec
+    from perdure.deploy.functions import MAX_EXECUTION_TIMEOUT_S, FunctionSpec
     from perdure.deploy.snapshots import SnapshotError, cache_dir_for, take_snapshot
     from perdure.deploy.template import (
-        MAX_EXECUTION_TIMEOUT_S,
         TemplateError,
         load_template,
         parse_function_name,
@@ -41,9 +40,9 @@ if TYPE_CHECKING:
 
 DOORS = {
     "arns": ["DEFAULT_ACCOUNT", "DEFAULT_REGION", "LATEST", "function_arn", "parse_qualified_name", "qualified_arn"],
-    "functions": ["FunctionSpec"],
+    "functions": ["MAX_EXECUTION_TIMEOUT_S", "FunctionSpec"],
     "snapshots": ["SnapshotError", "cache_dir_for", "take_snapshot"],
-    "template": ["MAX_EXECUTION_TIMEOUT_S", "TemplateError", "load_template", "parse_function_name"],
+    "template": ["TemplateError", "load_template", "parse_function_name"],
     "versions": ["Target", "VersionKeeper", "Versions", "executed_version", "publish", "publish_all", "set_alias"],
 }
 __all__ = [

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_TIMEOUT_S = 3.0  # Lambda's (and SAM's) default function timeout
+MAX_EXECUTION_TIMEOUT_S = 31_622_400  # 366 days, the longest a durable execution may run
 DEFAULT_RETENTION_DAYS = 14
 
 

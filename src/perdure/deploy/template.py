@@ -24,7 +24,12 @@ from pathlib import Path
 from typing import Any, Final
 
 from perdure.deploy.arns import DEFAULT_ACCOUNT, DEFAULT_REGION, function_arn, parse_function_name
-from perdure.deploy.functions import DEFAULT_RETENTION_DAYS, DEFAULT_TIMEOUT_S, FunctionSpec
+from perdure.deploy.functions import (
+    DEFAULT_RETENTION_DAYS,
+    DEFAULT_TIMEOUT_S,
+    MAX_EXECUTION_TIMEOUT_S,
+    FunctionSpec,
+)
 from perdure.deploy.intrinsics import (
     LAMBDA_FUNCTION,
     NO_VALUE,
@@ -51,7 +56,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 MAX_TIMEOUT_S: Final = 900
-MAX_EXECUTION_TIMEOUT_S: Final = 31_622_400  # 366 days
 MAX_RETENTION_DAYS: Final = 90
 LOG_FORMATS: Final = ("Text", "JSON")
 LAYER_TYPES: Final = ("AWS::Serverless::LayerVersion", "AWS::Lambda::LayerVersion")
