@@ -454,20 +454,18 @@ class ServerBackend:
     """A running ``perdure serve``, through boto3's ``lambda`` client."""
 
     def __init__(self, url: str) -> None:
-        import boto3
-        from botocore.config import Config as BotoConfig
+        from perdure import PerdureClient
+        from perdure.http import PerdureError
 
         if not url.startswith(("http://", "https://")):
             raise ServerError(f"--server must start with http:// or https://, got {url!r}")
         self.url = url.rstrip("/")
-        self.client = boto3.client(
-            "lambda",
-            endpoint_url=self.url,
-            region_name=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
-            aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID") or "perdure",
-            aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY") or "perdure",
-            config=BotoConfig(connect_timeout=5, read_timeout=60, retries={"total_max_attempts": 3, "mode": "standard"}),
-        )
+        try:
+            # The same client as the `perdure` command: credentials from the environment
+            # or $PERDURE_PROFILE, signed when the server runs with --auth.
+            self.client = PerdureClient(self.url, read_timeout=60, attempts=3).lambda_client
+        except (PerdureError, ValueError) as exc:
+            raise ServerError(f"{self.url}: {exc}") from None
 
     @contextlib.contextmanager
     def _errors(self) -> Iterator[None]:
