@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     from perdure.core.engine import (
         ACCOUNT,
         MAX_INPUT_BYTES,
-        NO_DETAIL,
         REGION,
         Engine,
         Invocation,
@@ -32,13 +31,12 @@ DOORS = {
     "batch": ["OPEN", "Batch", "Listener", "execution_not_found", "require_execution"],
     "devtime": ["ENV", "scaled_due"],
     "transitions": ["TERMINAL", "Effects", "apply_update", "public_operation"],
-    "engine": ["ACCOUNT", "MAX_INPUT_BYTES", "NO_DETAIL", "REGION", "Engine", "Invocation", "Outcome", "open_engine"],
+    "engine": ["ACCOUNT", "MAX_INPUT_BYTES", "REGION", "Engine", "Invocation", "Outcome", "open_engine"],
 }
 __all__ = [
     "ACCOUNT",
     "ENV",
     "MAX_INPUT_BYTES",
-    "NO_DETAIL",
     "OPEN",
     "REGION",
     "TERMINAL",

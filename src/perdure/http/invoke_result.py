@@ -1,4 +1,4 @@
-"""What a synchronous Invoke answers, as Lambda shapes it (issue 15).
+"""What a synchronous Invoke answers, as Lambda shapes it.
 
 * Only durable functions have a durable execution: a plain function's answer carries
   no ``X-Amz-Durable-Execution-Arn`` (its run is an internal, one-invocation row).

@@ -30,7 +30,7 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from perdure.clock import SYSTEM_CLOCK, Clock
-from perdure.core import NO_DETAIL, Engine, Invocation
+from perdure.core import Engine, Invocation
 from perdure.deploy import FunctionSpec, VersionKeeper
 from perdure.logs import recover_orphan_spools, recover_worker_logs
 from perdure.run.worker import worker_main
@@ -272,7 +272,7 @@ class Runtime:
             return False
         return False
 
-    def _on_engine_event(self, kind: str, arn: str, row: ExecutionRow | None, _detail: Mapping[str, Any] = NO_DETAIL) -> None:
+    def _on_engine_event(self, kind: str, arn: str, row: ExecutionRow | None, _detail: Mapping[str, Any]) -> None:
         """This process changed an execution (after commit)."""
         if kind not in ("ready", "closed"):
             return
