@@ -71,8 +71,15 @@ def test_worker_metrics_port(pg_url: str, tmp_path: Path) -> None:
                 assert time.monotonic() < deadline, worker.log()
                 time.sleep(0.2)
         run_noisy(server.url)
+        # The client's answer comes from the server once the execution closes; the worker
+        # counts the invocation when its process reports the end, which may come just after.
+        key = 'perdure_invocations_total{function="Noisy",outcome="SUCCEEDED"}'
         m = scrape(f"http://127.0.0.1:{port}")
-        assert m['perdure_invocations_total{function="Noisy",outcome="SUCCEEDED"}'] == 1
+        deadline = time.monotonic() + 10
+        while key not in m and time.monotonic() < deadline:
+            time.sleep(0.1)
+            m = scrape(f"http://127.0.0.1:{port}")
+        assert m[key] == 1
         assert m['perdure_executions_closed_total{function="Noisy",status="SUCCEEDED"}'] == 1
         assert m['perdure_log_records_dropped_total{function="Noisy"}'] == 71
         served = scrape(server.url)  # the server started it; its worker slots are none
