@@ -318,3 +318,23 @@ def test_node_toolchain_comes_from_this_environment() -> None:
     node = find_node()
     assert node.version[0] >= 22, node
     assert os.access(node.node, os.X_OK)
+
+
+def test_metrics_count_cold_starts_and_runtime_memory(runtime: tuple[Runtime, Path]) -> None:
+    import re
+
+    from perdure.run import RuntimeMetrics
+
+    rt, _ = runtime
+    metrics = RuntimeMetrics(rt)
+    for n in (1, 2):
+        assert rt.wait(rt.invoke("Calc", json.dumps({"n": n})), timeout=60).status == "SUCCEEDED"
+    text = metrics.text().decode()
+    labels = 'function="Calc",runtime="nodejs24.x"'
+    # Two executions, four invocations (each waits once), one runtime process started.
+    assert f"perdure_sandbox_cold_start_seconds_count{{{labels}}} 1.0" in text, text
+    memory = re.search(rf"perdure_sandbox_memory_bytes{{{labels}}} (\S+)", text)
+    assert memory and 10e6 < float(memory.group(1)) < 1e9, text
+    processes = re.search(r"^perdure_sandbox_processes (\S+)$", text, re.M)
+    assert processes and float(processes.group(1)) >= 1, text
+    assert f"perdure_sandbox_limit {float(rt.sandboxes)}" in text, text
