@@ -226,6 +226,8 @@ def _handler_for(args: argparse.Namespace, function: str | None) -> tuple[Any, A
         fail(f"--function {function}: not in the template (functions: {', '.join(sorted(functions))})")
     if not spec.durable:
         fail(f"{function} is not a durable function: there is nothing to replay")
+    if not spec.in_process:
+        return spec, None  # its code runs in a sandbox (perdure.run.replay_sandboxed)
     os.environ.update(spec.environment)
     os.environ["AWS_LAMBDA_FUNCTION_NAME"] = spec.name
     try:
@@ -267,11 +269,21 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     if not out.json:
         print(f"replaying {execution.get('DurableExecutionName')} ({execution.get('Status')}, "
               f"{len(document['Operations'])} operations) with the current code of {spec.name}", flush=True)
-    report = replay(
-        document, handler, until=args.until, quiet=not args.verbose, function_name=spec.name,
-        run_steps=frozenset(args.run_step),
-        on_pass=None if out.json else (lambda op, site: print(format_pass(op, site), flush=True)),
-    )
+    if handler is None:
+        from perdure.run import replay_sandboxed
+
+        if args.run_step:
+            fail(f"--run-step runs Python steps in this process; {spec.name} runs on {spec.runtime}")
+        report = replay_sandboxed(document, spec, until=args.until)
+        if not out.json:
+            for op in report.passed:
+                print(format_pass(op, None), flush=True)
+    else:
+        report = replay(
+            document, handler, until=args.until, quiet=not args.verbose, function_name=spec.name,
+            run_steps=frozenset(args.run_step),
+            on_pass=None if out.json else (lambda op, site: print(format_pass(op, site), flush=True)),
+        )
     if out.json:
         out.print_json(report.to_dict())
         return DIVERGED if report.diverged else 0
@@ -425,10 +437,10 @@ def _check_chunk(arns: list[str], source: dict[str, Any], template: dict[str, An
     """Runs in a check process: load the handler once, replay each execution."""
     from perdure.http import PerdureClient
     from perdure.ops import check_document, export_execution
-    from perdure.run import replay
+    from perdure.run import replay, replay_sandboxed
 
     args = argparse.Namespace(db=source["db"], url=source["url"], function=function, **template)
-    _, handler = _handler_for(args, function)
+    spec, handler = _handler_for(args, function)
     fetch: Callable[[str], dict[str, Any]]
     close: Callable[[], None]
     if args.db:
@@ -444,7 +456,10 @@ def _check_chunk(arns: list[str], source: dict[str, Any], template: dict[str, An
         try:
             document = fetch(arn)
             row["RecordedStatus"] = document["Execution"].get("Status")
-            report = replay(document, handler, function_name=function)
+            if handler is None:
+                report = replay_sandboxed(document, spec)
+            else:
+                report = replay(document, handler, function_name=function)
         except Exception as exc:
             row["Detail"] = f"{type(exc).__name__}: {exc}"
             results.append(row)

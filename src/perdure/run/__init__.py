@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from perdure.run.preflight import check_handlers, node_summary, runtime_problem
     from perdure.run.replayer import format_pass, replay
     from perdure.run.runtime import LEASE_S, PROCESSES, SANDBOXES, THREADS, Runtime
+    from perdure.run.runtimes import replay_sandboxed
     from perdure.run.tracing import install
     from perdure.run.watch import Watcher
     from perdure.run.worker import Worker, load_handler
@@ -29,6 +30,7 @@ DOORS = {
     "metrics": ["RuntimeMetrics"],
     "preflight": ["check_handlers", "node_summary", "runtime_problem"],
     "replayer": ["format_pass", "replay"],
+    "runtimes": ["replay_sandboxed"],
     "runtime": ["LEASE_S", "PROCESSES", "SANDBOXES", "THREADS", "Runtime"],
     "tracing": ["install"],
     "watch": ["Watcher"],
@@ -49,6 +51,7 @@ __all__ = [
     "load_handler",
     "node_summary",
     "replay",
+    "replay_sandboxed",
     "run_worker",
     "runtime_problem",
 ]

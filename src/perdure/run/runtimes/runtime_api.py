@@ -76,6 +76,14 @@ def _wire_times(value: Any) -> Any:
     return value
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A runtime process killed mid-request (timeout, crash) resets its connection.
+        log.debug("runtime api: connection from %s ended abruptly", client_address, exc_info=True)
+
+
 class RuntimeApi:
     """The server for one runtime process. ``address`` is its ``AWS_LAMBDA_RUNTIME_API``."""
 
@@ -102,8 +110,7 @@ class RuntimeApi:
             def do_POST(self) -> None:
                 api._route(self, "POST")
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="perdure-runtime-api", daemon=True)
         self._thread.start()
 
