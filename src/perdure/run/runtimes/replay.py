@@ -192,7 +192,9 @@ def replay_sandboxed(document: dict[str, Any], spec: FunctionSpec, *, until: str
             output = json.loads(result.body or b"null")
         except ValueError:
             output = None
-    error = output.get("Error") if isinstance(output, dict) and isinstance(output.get("Error"), dict) else result.error or {}
+    error: dict[str, Any] = (
+        output["Error"] if isinstance(output, dict) and isinstance(output.get("Error"), dict) else result.error or {}
+    )
     error_text = str(error.get("ErrorMessage") or error.get("errorMessage") or "")
     trace = error.get("StackTrace") or error.get("trace") or []
     if calls.divergence is None and "Non-deterministic execution detected" in (error_text + "\n".join(lines)):
