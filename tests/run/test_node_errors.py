@@ -33,7 +33,7 @@ GAVE_UP = "(gave up after 6 failed invocations)"
 # What each execution is started with. Healthy waits long enough to be running when
 # every other execution's first invocation ends.
 CASES: dict[str, dict[str, Any]] = {
-    "Healthy": {"seconds": 6},
+    "Healthy": {"seconds": 8},
     "MissingFile": {},
     "PythonMissingFile": {},
     "MissingExport": {},

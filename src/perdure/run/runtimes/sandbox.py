@@ -7,7 +7,9 @@ same function version, as Lambda reuses a warm sandbox. A sandbox whose invocati
 out, whose process exited or whose runtime failed to start is discarded, and the
 invocation's end is recorded exactly as for a Python handler (retried or failed by the
 engine). Everything the process writes to stdout and stderr becomes log records of the
-invocation it is running.
+invocation it is running; an end the sandbox sees itself (an init error, the process's
+exit, the timeout, a response over 6 MB) also gets the line Lambda's platform logs for it.
+A ``nodejs22.x`` process gets the Node flags Lambda's runtime sets (``DISABLED_NODE_FEATURES``).
 """
 
 from __future__ import annotations
