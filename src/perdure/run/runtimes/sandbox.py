@@ -7,7 +7,9 @@ same function version, as Lambda reuses a warm sandbox. A sandbox whose invocati
 out, whose process exited or whose runtime failed to start is discarded, and the
 invocation's end is recorded exactly as for a Python handler (retried or failed by the
 engine). Everything the process writes to stdout and stderr becomes log records of the
-invocation it is running.
+invocation it is running; an end the sandbox sees itself (an init error, the process's
+exit, the timeout, a response over 6 MB) also gets the line Lambda's platform logs for it.
+A ``nodejs22.x`` process gets the Node flags Lambda's runtime sets (``DISABLED_NODE_FEATURES``).
 """
 
 from __future__ import annotations
@@ -35,6 +37,14 @@ from perdure.store import NewLogRecord
 log = logging.getLogger("perdure.sandbox")
 
 KILL_GRACE_S = 1.0  # past its deadline, an invocation's process is killed this much later
+# Node features Lambda turns off per runtime, each with the flag that turns it back on
+# (a NODE_OPTIONS holding that flag keeps the feature, as on Lambda).
+DISABLED_NODE_FEATURES: dict[str, tuple[tuple[str, str], ...]] = {
+    "nodejs22.x": (
+        ("--no-experimental-require-module", "--experimental-require-module"),
+        ("--no-experimental-detect-module", "--experimental-detect-module"),
+    ),
+}
 Emit = Callable[[str, str, NewLogRecord], None]  # (arn, function, record)
 
 
@@ -95,11 +105,22 @@ def sandbox_environment(spec: FunctionSpec, base: Mapping[str, str], runtime_api
         # A user's NODE_PATH comes after Lambda's, as on Lambda.
         major = int((spec.runtime or "nodejs24.x").removeprefix("nodejs").split(".")[0] or 24)
         env["NODE_PATH"] = os.pathsep.join(p for p in (_node_path(spec, major), base.get("NODE_PATH", "")) if p)
-    if spec.language == "nodejs" and spec.source_maps:
-        options = env.get("NODE_OPTIONS", "")
-        if "--enable-source-maps" not in options:
-            env["NODE_OPTIONS"] = f"{options} --enable-source-maps".strip()
+        env["NODE_OPTIONS"] = node_options(spec, env.get("NODE_OPTIONS", ""))
+        if not env["NODE_OPTIONS"]:
+            del env["NODE_OPTIONS"]
     return env
+
+
+def node_options(spec: FunctionSpec, options: str) -> str:
+    """``NODE_OPTIONS`` as Lambda's Node runtime sets it: the function's own, source maps
+    when the bundle has them, and the flags that turn off what Lambda turns off."""
+    words = options.split()
+    if spec.source_maps and "--enable-source-maps" not in words:
+        words.append("--enable-source-maps")
+    for disable, enable in DISABLED_NODE_FEATURES.get(spec.runtime or "", ()):
+        if enable not in words and disable not in words:
+            words.append(disable)
+    return " ".join(words)
 
 
 def runtime_command(spec: FunctionSpec) -> list[str]:
@@ -201,15 +222,25 @@ class Sandbox:
         self.api.submit(job)
         deadline = invocation.deadline_ms / 1000 + KILL_GRACE_S
         result: Result | None = None
+        platform_line = ""  # what Lambda itself logs about an end it saw (not the runtime)
         while result is None:
             if job.done.wait(0.05):
                 result = Result(kind=job.kind or "error", body=job.body)
                 if job.kind == "error":
                     result.error = _error_body(job.body, job.error_type)
-            elif self.api.init_failed.is_set():
+                    if result.error.get("errorType") == "Function.ResponseSizeTooLarge":
+                        platform_line = _error_line(invocation.invocation_id, result.error)
+                continue
+            exited = self.proc.poll() is not None  # before the init error: a runtime posts it, then exits
+            if self.api.init_failed.is_set():
                 error = dict(self.api.init_error or {})
                 result = Result(kind="error", error=error, keep=False)
-            elif self.proc.poll() is not None:
+                init_ms = (time.monotonic() - self.started) * 1000
+                platform_line = (
+                    f"INIT_REPORT Init Duration: {init_ms:.2f} ms\tPhase: init\tStatus: error\t"
+                    f"Error Type: {error.get('errorType')}"
+                )
+            elif exited:
                 self._drain()
                 code = self.proc.returncode
                 status = f"signal {-code}" if code < 0 else f"exit status {code}"
@@ -217,12 +248,15 @@ class Sandbox:
                     "errorType": "Runtime.ExitError",
                     "errorMessage": f"RequestId: {invocation.invocation_id} Error: Runtime exited with error: {status}",
                 })
+                platform_line = _error_line(invocation.invocation_id, result.error or {})
             elif time.time() >= deadline:
                 self.kill()
+                message = f"Task timed out after {self.spec.timeout_s:.2f} seconds"
                 result = Result(kind="error", keep=False, error={
                     "errorType": "Sandbox.Timedout",
-                    "errorMessage": f"RequestId: {invocation.invocation_id} Error: Task timed out after {self.spec.timeout_s:.2f} seconds",
+                    "errorMessage": f"RequestId: {invocation.invocation_id} Error: {message}",
                 })
+                platform_line = f"{_iso_now()} {invocation.invocation_id} {message}"
         if cold:
             result.cold_start_s = time.monotonic() - self.started
         if result.kind == "error" and job.done.is_set() and self.proc.poll() is not None:
@@ -230,6 +264,9 @@ class Sandbox:
         self._drain(0.2 if result.keep else 1.0)
         with self._lock:
             self._current = None
+        if platform_line:
+            self._emit(invocation.arn, self.spec.name, record_from_runtime_line(
+                invocation.arn, invocation.invocation_id, "platform", platform_line))
         return result
 
     def _drain(self, timeout: float = 1.0) -> None:
@@ -254,6 +291,19 @@ class Sandbox:
             if stream is not None:
                 with suppress(OSError):
                     stream.close()
+
+
+def _error_line(request_id: str, error: Mapping[str, Any]) -> str:
+    """Lambda's log line for an invocation error it detected itself."""
+    message = str(error.get("errorMessage") or "")
+    if not message.startswith("RequestId:"):
+        message = f"RequestId: {request_id} Error: {message}"
+    return f"{message}\n{error.get('errorType')}"
+
+
+def _iso_now() -> str:
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
 
 
 def _error_body(body: bytes, error_type: str | None) -> dict[str, Any]:
