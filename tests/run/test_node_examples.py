@@ -88,8 +88,9 @@ def test_examples_pass_with_the_local_runner() -> None:
 def test_examples_pass_with_the_cloud_runner_against_perdure_serve(tmp_path: Path) -> None:
     installed("@aws/durable-execution-sdk-js-testing")
     installed("@aws-sdk/client-lambda")
+    # A day passes in 10 s: the follow-up's one-day wait (the local runner skips it).
     server = Serve(f"sqlite:///{tmp_path / 'perdure.db'}", tmp_path / "serve.log", "--workers", "1",
-                   template=EXAMPLE / "template.yaml")
+                   "--time-scale", "8640", template=EXAMPLE / "template.yaml")
     server.start()
     try:
         run_example_tests(server)

@@ -1,5 +1,5 @@
 /**
- * A human approval: an expense above the limit waits (up to a day) for a manager's
+ * A human approval: an expense above the limit waits (up to three days) for a manager's
  * answer, sent with SendDurableExecutionCallbackSuccess. Nothing runs while it waits.
  *
  * `waitForCallback` hands the callback id to the submitter (here it would email the
@@ -36,7 +36,7 @@ export const handler = withDurableExecution(async (expense: Expense, context): P
       async (callbackId, step) => {
         step.logger.info("approval requested", { expenseId: expense.expenseId, callbackId });
       },
-      { timeout: { days: 1 }, serdes: defaultSerdes },
+      { timeout: { days: 3 }, serdes: defaultSerdes },
     );
     if (!decision?.approved) {
       return { expenseId: expense.expenseId, status: "rejected", reason: decision?.comment ?? "not approved" };

@@ -4,7 +4,7 @@ import { ExecutionStatus, OperationStatus, WaitingOperationStatus } from "@aws/d
 import { handler, type ExpenseResult } from "../src/approval.ts";
 import { runnerFor, topLevel, useRunners } from "./runners.ts";
 
-useRunners({ skipTime: false }); // real time: the answer must come before the day is up
+useRunners({ skipTime: false }); // real time: the answer must come before the callback times out
 
 test("an expense above the limit is paid once a manager approves it", async () => {
   const runner = runnerFor<ExpenseResult>("ExpenseApproval", handler);

@@ -29,5 +29,6 @@ test("checkout adds the quote of the ShippingQuote function", async () => {
   assert.deepEqual(topLevel(execution), ["subtotal", "shipping-quote"]);
   const quote = runner.getOperation("shipping-quote");
   assert.equal(quote.getStatus(), OperationStatus.SUCCEEDED);
-  assert.deepEqual(quote.getChainedInvokeDetails()?.result, { carrier: "air", price: 9 });
+  const answer = quote.getEvents()?.find((event) => event.EventType === "ChainedInvokeSucceeded");
+  assert.deepEqual(JSON.parse(answer?.ChainedInvokeSucceededDetails?.Result?.Payload ?? "null"), { carrier: "air", price: 9 });
 });

@@ -1,17 +1,13 @@
 /**
  * One test body, two runners. Without PERDURE_URL a test runs its handler in this
- * process with the testing kit's LocalDurableTestRunner (time skipped); with
- * PERDURE_URL=http://127.0.0.1:9000 the same test invokes the deployed function on
- * `perdure serve -t template.yaml` with CloudDurableTestRunner, which reads the
- * execution's history through the Lambda API.
+ * process with the testing kit's LocalDurableTestRunner (which can skip time); with
+ * PERDURE_URL=http://127.0.0.1:9000 the same test invokes the function on
+ * `perdure serve -t template.yaml --time-scale 8640` with CloudDurableTestRunner,
+ * which follows the execution's history through the Lambda API. The time scale makes
+ * a day pass in 10 s there (waits, retry delays and callback timeouts).
  */
 import { afterEach, beforeEach } from "node:test";
-import {
-  ExecutionStatus,
-  InvocationType,
-  LambdaClient,
-  ListDurableExecutionsByFunctionCommand,
-} from "@aws-sdk/client-lambda";
+import { InvocationType, LambdaClient } from "@aws-sdk/client-lambda";
 import type { DurableLambdaHandler } from "@aws/durable-execution-sdk-js";
 import {
   CloudDurableTestRunner,
@@ -69,30 +65,4 @@ export function runnerFor<T>(
   const runner = new LocalDurableTestRunner<T>({ handlerFunction: handler });
   for (const [name, other] of Object.entries(invokes)) runner.registerDurableFunction(name, other);
   return runner;
-}
-
-/**
- * Fire a pending wait now. The local runner skips time itself; on perdure this is
- * its development-only advance API (`perdure executions advance`), which records a
- * TimerAdvanced event in the history before the wait completes.
- */
-export async function fireWait(functionName: string, waitName: string): Promise<void> {
-  if (!perdureUrl) return;
-  const arn = await runningExecution(functionName);
-  const response = await fetch(`${perdureUrl}/perdure/v1/durable-executions/${encodeURIComponent(arn)}/advance`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ Operation: waitName }),
-  });
-  if (!response.ok) throw new Error(`advance ${waitName}: ${response.status} ${await response.text()}`);
-}
-
-async function runningExecution(functionName: string): Promise<string> {
-  const { DurableExecutions: running = [] } = await client!.send(
-    new ListDurableExecutionsByFunctionCommand({ FunctionName: functionName, Statuses: [ExecutionStatus.RUNNING] }),
-  );
-  if (running.length !== 1 || !running[0].DurableExecutionArn) {
-    throw new Error(`expected one running execution of ${functionName}, found ${running.length}`);
-  }
-  return running[0].DurableExecutionArn;
 }
