@@ -4,7 +4,7 @@ AWS's JS testing kit twice: in process with ``LocalDurableTestRunner``, then aga
 test files, ``PERDURE_URL`` set).
 
 Node is the one perdure would use to run Node functions; the packages come from the
-repository root's ``node_modules`` (``npm ci`` there). A missing one fails these tests.
+repository root's ``node_modules`` (``make setup`` runs ``npm ci``). A missing one fails these tests.
 """
 
 from __future__ import annotations
