@@ -47,7 +47,8 @@ def record_from_runtime_line(arn: str, request_id: str, stream: str, line: str) 
     raw_level = body.get("level")
     level = level_name(raw_level.upper()) if isinstance(raw_level, str) else "INFO"
     body["level"] = level
-    body.setdefault("requestId", request_id)
+    if body.get("requestId") in (None, "", "-"):  # written outside an invocation (its start-up)
+        body["requestId"] = request_id
     body.setdefault("durableExecutionArn", body.get("executionArn", arn))
     message = body.get("message")
     if isinstance(message, str) and len(message) > MAX_MESSAGE_CHARS:
