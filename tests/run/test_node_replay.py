@@ -5,6 +5,7 @@ side, checkpoints are compared with it, and a divergence names the operation and
 from __future__ import annotations
 
 import json
+import textwrap
 import subprocess
 import sys
 from pathlib import Path
@@ -67,7 +68,7 @@ def test_unchanged_code_replays_to_the_recorded_result(recording: tuple[Path, di
 def test_a_renamed_step_diverges_naming_the_operation_and_ts_line(recording: tuple[Path, dict[str, object]]) -> None:
     template, document = recording
     (template.parent / "src" / "app.ts").write_text(
-        __import__("textwrap").dedent(APP.replace("{SECOND}", "renamed")), encoding="utf-8"
+        textwrap.dedent(APP.replace("{SECOND}", "renamed")), encoding="utf-8"
     )
     report = replay_sandboxed(document, load_template(template)["Orders"])
     assert report.outcome == "diverged", report.to_dict()
@@ -87,3 +88,18 @@ def test_a_renamed_step_diverges_naming_the_operation_and_ts_line(recording: tup
     assert done.returncode == 3, done.stdout + done.stderr
     assert f"DIVERGED at operation {second['Id']}" in done.stdout
     assert "recorded: STEP, subtype Step, name 'second'" in done.stdout and "renamed" in done.stdout
+
+
+def test_replay_check_replays_every_execution_of_a_node_function(recording: tuple[Path, dict[str, object]]) -> None:
+    template, _ = recording
+    command = [sys.executable, "-m", "perdure.cli", "replay", "--check", "--function", "Orders",
+               "--template", str(template), "--db", f"sqlite:///{template.parent / 'perdure.db'}", "--processes", "1"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 executions replayed" in done.stderr and "0 diverge" in done.stderr
+    (template.parent / "src" / "app.ts").write_text(
+        textwrap.dedent(APP.replace("{SECOND}", "renamed")), encoding="utf-8"
+    )
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "mismatch" in done.stdout and "1 diverge" in done.stderr
