@@ -5,9 +5,9 @@ side, checkpoints are compared with it, and a divergence names the operation and
 from __future__ import annotations
 
 import json
-import textwrap
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
