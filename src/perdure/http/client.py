@@ -20,6 +20,10 @@ READ_TIMEOUT_S: Final = 60
 PREFIX: Final = "/perdure/v1"
 
 
+# Asks GetDurableExecutionHistory for perdure's own events too (``all``).
+PERDURE_EVENTS_HEADER = "x-perdure-events"
+
+
 class PerdureError(Exception):
     """A request to the server failed: ``status`` is the HTTP status of its answer
     (None when none came), ``code`` the error code (``x-amzn-ErrorType``, such as
@@ -137,6 +141,12 @@ class PerdureClient:
         self._credentials = credentials
         self._clients: list[Any] = []
         self.lambda_client: Any = self.service_client("lambda")
+        # perdure's own history events (TimerAdvanced) too, which the Lambda API leaves
+        # out for AWS's tools.
+        self.lambda_client.meta.events.register(
+            "before-sign.lambda.GetDurableExecutionHistory",
+            lambda request, **_: request.headers.__setitem__(PERDURE_EVENTS_HEADER, "all"),
+        )
 
     def service_client(self, service: str) -> Any:
         """A boto3 client of another of the server's APIs (``logs``, ``cloudformation``),

@@ -26,6 +26,7 @@ from perdure.errors import (
     ServiceError,
     UnsupportedOperation,
 )
+from perdure.http.client import PERDURE_EVENTS_HEADER
 from perdure.http.debug_api import debug_routes
 from perdure.http.functions_api import FunctionsApi
 from perdure.http.idempotency import INVOCATION_ID_HEADER, InvocationDedup, invoke_key
@@ -47,6 +48,7 @@ from perdure.http.wire import (
     run_blocking,
     to_wire,
 )
+from perdure.ops import ADVANCED_EVENT
 from perdure.run import Runtime
 from perdure.store import ExecutionRow, TransientStoreError
 
@@ -327,6 +329,10 @@ class LambdaApi:
             flag(params, "ReverseOrder"),
             flag(params, "IncludeExecutionData") if "IncludeExecutionData" in params else True,
         )
+        if request.headers.get(PERDURE_EVENTS_HEADER, "").lower() != "all":
+            # AWS's tools (the JS testing kit's cloud runner) know only AWS's event types;
+            # perdure's own (an advanced timer) are for perdure's CLI, console and export.
+            events = [event for event in events if event.get("EventType") != ADVANCED_EVENT]
         out: dict[str, Any] = {"Events": to_wire(events)}
         if next_marker:
             out["NextMarker"] = next_marker

@@ -24,10 +24,16 @@ if TYPE_CHECKING:
     )
     from perdure.ops.rerun import rerun_execution, rerun_summary
     from perdure.ops.skip_timer import skip_next_timer
-    from perdure.ops.waits import advance, advance_when_pending, callback_id, pending
+    from perdure.ops.waits import (
+        ADVANCED_EVENT,
+        advance,
+        advance_when_pending,
+        callback_id,
+        pending,
+    )
 
 DOORS = {
-    "waits": ["advance", "advance_when_pending", "callback_id", "pending"],
+    "waits": ["ADVANCED_EVENT", "advance", "advance_when_pending", "callback_id", "pending"],
     "find": ["AmbiguousReference", "list_all", "resolve"],
     "inspection": ["ExecutionQuery", "all_events", "execution_counts", "operations", "search_executions"],
     "export": ["check_document", "export_execution"],
@@ -35,6 +41,7 @@ DOORS = {
     "skip_timer": ["skip_next_timer"],
 }
 __all__ = [
+    "ADVANCED_EVENT",
     "AmbiguousReference",
     "ExecutionQuery",
     "advance",
