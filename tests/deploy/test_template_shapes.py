@@ -60,7 +60,7 @@ def test_generated_template_with_a_name_prefix(caplog: pytest.LogCaptureFixture)
     assert "'dev--orders' (built from the name the template gives it)" in table_warnings[0]
     infos = info_lines(caplog, logging.INFO)
     assert any("Layers[0]: arn:aws:lambda:us-east-1:1:layer:adot:1 is not a local layer" in i for i in infos)
-    assert any("resource Hello: not used by perdure: Architectures, MemorySize, Role" in i for i in infos)
+    assert any("resource Hello: not used by perdure: Architectures, Role" in i for i in infos)
 
 
 def test_parameter_without_default_or_override_is_named() -> None:

@@ -19,7 +19,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from perdure.cli import callbacks, deploy, executions, invoke, logs, replay, serve
+from perdure.cli import callbacks, deploy, executions, invoke, logs, node, replay, serve
 from perdure.cli.options import (
     DEFAULT_URL,
     UsageError,
@@ -32,7 +32,7 @@ from perdure.store import StoreError
 __all__ = ["DEFAULT_URL", "build_parser", "default_db_url", "main"]
 
 # One module per command group, each registering its own sub-commands.
-GROUPS = (serve, invoke, executions, callbacks, replay, deploy, logs)  # replay adds to executions: after it
+GROUPS = (serve, invoke, executions, callbacks, replay, deploy, logs, node)  # replay adds to executions: after it
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -101,6 +101,12 @@ def add_template_options(parser: argparse.ArgumentParser) -> None:
         default=[],
         help="template parameter values replacing their defaults",
     )
+    parser.add_argument(
+        "--node",
+        metavar="PATH",
+        help="the node that runs Node functions (default: $PERDURE_NODE, then the Node in "
+        "this Python environment, then node on PATH; 22 or newer)",
+    )
 
 
 def add_error_options(parser: argparse.ArgumentParser) -> None:
@@ -154,10 +160,31 @@ def load_functions(args: argparse.Namespace) -> dict[str, FunctionSpec]:
     template = find_template(args.template)
     env_overrides = _read_env_vars(args.env_vars) if args.env_vars else None
     parameters = _parse_parameter_overrides(args.parameter_overrides)
+    if getattr(args, "node", None):
+        # Worker processes and the build read it from here too.
+        os.environ["PERDURE_NODE"] = str(Path(args.node).expanduser().absolute())
     try:
-        return load_template(template, parameter_overrides=parameters, env_overrides=env_overrides)
+        functions = load_template(template, parameter_overrides=parameters, env_overrides=env_overrides)
     except TemplateError as exc:
         fail(str(exc))
+    return refuse_unrunnable(functions)
+
+
+def refuse_unrunnable(functions: dict[str, FunctionSpec]) -> dict[str, FunctionSpec]:
+    """The functions whose runtime can run here; each other one is named on stderr with
+    why and what to do. Fails when none is left."""
+    from perdure.run import runtime_problem
+
+    runnable: dict[str, FunctionSpec] = {}
+    for name, spec in functions.items():
+        problem = runtime_problem(spec)
+        if problem is None:
+            runnable[name] = spec
+        else:
+            print(f"perdure: not serving {name} (Runtime: {spec.runtime}): {problem}", file=sys.stderr)
+    if not runnable:
+        fail("no function of the template can run here (see above)")
+    return runnable
 
 
 def find_template(given: str | None) -> Path:

@@ -164,6 +164,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                 + ("; ".join(problems) if len(problems) == 1 else "\n  " + "\n  ".join(problems))
                 + "\n(fix it, or start with --lazy to find it at the first invocation)"
             )
+    from perdure.run import node_summary
+
+    summary = node_summary(functions)
+    if summary and not args.no_workers:
+        print(f"perdure: Node functions run on {summary}", file=sys.stderr)
     if args.time_scale and args.time_scale != 1:
         os.environ[TIME_SCALE_ENV] = repr(args.time_scale)
         print(

@@ -21,7 +21,22 @@ if TYPE_CHECKING:
         parse_qualified_name,
         qualified_arn,
     )
-    from perdure.deploy.functions import MAX_EXECUTION_TIMEOUT_S, FunctionSpec
+    from perdure.deploy.esbuild import BuildError
+    from perdure.deploy.functions import (
+        CUSTOM_RUNTIMES,
+        MAX_EXECUTION_TIMEOUT_S,
+        NODE_RUNTIMES,
+        FunctionSpec,
+    )
+    from perdure.deploy.node_toolchain import (
+        MIN_NODE_MAJOR,
+        NodeToolchain,
+        NodeUnavailable,
+        find_node,
+        install_ric,
+        node_home,
+        ric_entry,
+    )
     from perdure.deploy.snapshots import SnapshotError, cache_dir_for, take_snapshot
     from perdure.deploy.template import (
         TemplateError,
@@ -40,17 +55,25 @@ if TYPE_CHECKING:
 
 DOORS = {
     "arns": ["DEFAULT_ACCOUNT", "DEFAULT_REGION", "LATEST", "function_arn", "parse_qualified_name", "qualified_arn"],
-    "functions": ["MAX_EXECUTION_TIMEOUT_S", "FunctionSpec"],
+    "esbuild": ["BuildError"],
+    "functions": ["CUSTOM_RUNTIMES", "MAX_EXECUTION_TIMEOUT_S", "NODE_RUNTIMES", "FunctionSpec"],
+    "node_toolchain": ["MIN_NODE_MAJOR", "NodeToolchain", "NodeUnavailable", "find_node", "install_ric", "node_home", "ric_entry"],
     "snapshots": ["SnapshotError", "cache_dir_for", "take_snapshot"],
     "template": ["TemplateError", "load_template", "parse_function_name"],
     "versions": ["Target", "VersionKeeper", "Versions", "executed_version", "publish", "publish_all", "set_alias"],
 }
 __all__ = [
+    "CUSTOM_RUNTIMES",
     "DEFAULT_ACCOUNT",
     "DEFAULT_REGION",
     "LATEST",
     "MAX_EXECUTION_TIMEOUT_S",
+    "MIN_NODE_MAJOR",
+    "NODE_RUNTIMES",
+    "BuildError",
     "FunctionSpec",
+    "NodeToolchain",
+    "NodeUnavailable",
     "SnapshotError",
     "Target",
     "TemplateError",
@@ -58,13 +81,17 @@ __all__ = [
     "Versions",
     "cache_dir_for",
     "executed_version",
+    "find_node",
     "function_arn",
+    "install_ric",
     "load_template",
+    "node_home",
     "parse_function_name",
     "parse_qualified_name",
     "publish",
     "publish_all",
     "qualified_arn",
+    "ric_entry",
     "set_alias",
     "take_snapshot",
 ]

@@ -8,6 +8,12 @@ from pathlib import Path
 DEFAULT_TIMEOUT_S = 3.0  # Lambda's (and SAM's) default function timeout
 MAX_EXECUTION_TIMEOUT_S = 31_622_400  # 366 days, the longest a durable execution may run
 DEFAULT_RETENTION_DAYS = 14
+DEFAULT_MEMORY_MB = 128  # Lambda's (and SAM's) default MemorySize
+# Runtimes perdure runs. Python handlers run inside perdure's worker processes; the others
+# run as processes of their own that talk to perdure through the Lambda Runtime API.
+PYTHON_RUNTIMES = ("python3.11", "python3.12", "python3.13", "python3.14")
+NODE_RUNTIMES = ("nodejs22.x", "nodejs24.x")
+CUSTOM_RUNTIMES = ("provided.al2023", "provided.al2")
 
 
 @dataclass(frozen=True)
@@ -23,6 +29,13 @@ class FunctionSpec:
     logical id); ``logical_id`` is the template's resource id, which also names it.
     ``version`` is ``$LATEST`` for the function as the template describes it, or the
     number of a published version, whose ``code_uri`` is that version's snapshot.
+
+    ``runtime`` is the template's ``Runtime`` (``None``: Python, in process). For Node
+    (``nodejs22.x``, ``nodejs24.x``) ``handler`` is ``path/file.export`` inside
+    ``code_uri`` (which, for a function built with esbuild, is the build's output), and
+    ``layers`` go on ``NODE_PATH`` as ``nodejs/node_modules``; for a custom runtime
+    (``provided.*``) ``code_uri`` holds an executable ``bootstrap``. ``source_maps``:
+    stack traces name the TypeScript sources (the build wrote source maps).
     """
 
     name: str
@@ -40,6 +53,21 @@ class FunctionSpec:
     auto_publish_alias: str | None = None
     description: str = ""
     version: str = "$LATEST"
+    runtime: str | None = None
+    memory_mb: int = DEFAULT_MEMORY_MB
+    source_maps: bool = False
+
+    @property
+    def language(self) -> str:
+        """``python``, ``nodejs`` or ``provided``: how its handler is run."""
+        if self.runtime is None or self.runtime.startswith("python"):
+            return "python"
+        return "nodejs" if self.runtime.startswith("nodejs") else "provided"
+
+    @property
+    def in_process(self) -> bool:
+        """Whether perdure's worker processes call the handler themselves (Python)."""
+        return self.language == "python"
 
     @property
     def log_group_name(self) -> str:

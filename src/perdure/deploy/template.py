@@ -4,10 +4,12 @@ A function answers to its ``FunctionName`` (``!Sub "${Prefix}Orders"`` included)
 to its logical id. Interpreted properties: ``Handler``, ``CodeUri`` (or ``Code``: a
 local path, or CDK's asset directory from ``Metadata: aws:asset:path``), ``Timeout``,
 ``Environment``, ``DurableConfig``, ``LoggingConfig``, ``AutoPublishAlias``,
-``Layers`` that are local layer resources (``ContentUri``), ``Description`` and
-``Runtime`` (non-Python functions are skipped). The rest (``MemorySize``, ``Role``,
-``Architectures``, ``Events``...) is named in one info line per function and may hold
-anything, short-form intrinsic tags included.
+``Layers`` that are local layer resources (``ContentUri``), ``Description``,
+``MemorySize``, ``Runtime`` (Python, ``nodejs22.x``/``nodejs24.x`` and ``provided.*``;
+a function with any other is refused, logged, and the others are served) and the
+resource's ``Metadata: {BuildMethod: esbuild}`` (``perdure.deploy.esbuild``). The rest
+(``Role``, ``Architectures``, ``Events``...) is named in one info line per function and
+may hold anything, short-form intrinsic tags included.
 
 Intrinsic functions are evaluated by ``perdure.deploy.intrinsics``: a ``!Ref``/``!GetAtt`` to a
 resource perdure does not run resolves to the name the template gives it (or its
@@ -24,10 +26,14 @@ from pathlib import Path
 from typing import Any, Final
 
 from perdure.deploy.arns import DEFAULT_ACCOUNT, DEFAULT_REGION, function_arn, parse_function_name
+from perdure.deploy.esbuild import BuildError, build
 from perdure.deploy.functions import (
+    CUSTOM_RUNTIMES,
+    DEFAULT_MEMORY_MB,
     DEFAULT_RETENTION_DAYS,
     DEFAULT_TIMEOUT_S,
     MAX_EXECUTION_TIMEOUT_S,
+    NODE_RUNTIMES,
     FunctionSpec,
 )
 from perdure.deploy.intrinsics import (
@@ -41,6 +47,7 @@ from perdure.deploy.intrinsics import (
     intrinsic,
     scalar_text,
 )
+from perdure.deploy.node_toolchain import NodeUnavailable, find_node
 from perdure.deploy.template_yaml import TemplateError, parse_document
 
 __all__ = [
@@ -63,8 +70,9 @@ LAYER_TYPES: Final = ("AWS::Serverless::LayerVersion", "AWS::Lambda::LayerVersio
 READ_PROPERTIES: Final = frozenset({
     "Handler", "CodeUri", "Code", "Timeout", "Environment", "DurableConfig", "Runtime",
     "FunctionName", "LoggingConfig", "AutoPublishAlias", "Layers", "Description",
-    "InlineCode", "PackageType", "ImageUri",
+    "InlineCode", "PackageType", "ImageUri", "MemorySize",
 })
+RUNS: Final = "perdure runs Python (python3.x), Node.js (" + ", ".join(NODE_RUNTIMES) + ") and custom runtimes (" + ", ".join(CUSTOM_RUNTIMES) + ")"
 
 
 # --------------------------------------------------------------------------- loading
@@ -164,12 +172,19 @@ class _FunctionReader:
             raise self.error(prop, f"must be between {low} and {high}, got {value!r}")
         return number
 
-    def handler(self, props: Mapping[str, Any]) -> str:
+    def handler(self, props: Mapping[str, Any], runtime: str | None = None) -> str:
+        if runtime in CUSTOM_RUNTIMES and "Handler" not in props:
+            return "bootstrap"  # a custom runtime's bootstrap reads _HANDLER if it wants one
         if "Handler" not in props:
             raise self.error("Handler", "is required (module.function)")
         value = self.resolve("Handler", props["Handler"])
         if not isinstance(value, str) or not value.strip():
             raise self.error("Handler", f"must be a string like module.function, got {value!r}")
+        if runtime is not None and not runtime.startswith("python"):
+            # Node's runtime interface client resolves path/file.export itself.
+            if runtime in NODE_RUNTIMES and "." not in value.strip().rsplit("/", 1)[-1]:
+                raise self.error("Handler", f"must look like file.export (path/file.export), got {value!r}")
+            return value.strip()
         handler = value.strip().replace("/", ".")
         try:
             FunctionSpec(name=self.logical_id, handler=handler).module_and_attr  # noqa: B018
@@ -375,19 +390,56 @@ def _condition_holds(resolver: Resolver, name: str) -> bool:
         return True
 
 
-def _runtime_skip_reason(reader: _FunctionReader, props: Mapping[str, Any]) -> str | None:
+def _runtime(reader: _FunctionReader, props: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """(the function's Runtime, why perdure cannot run it)."""
     if props.get("PackageType") == "Image" or "ImageUri" in props:
-        return "it is a container image function"
+        return None, "it is a container image function (perdure runs code from a local directory)"
     runtime = props.get("Runtime")
     if runtime is None:
-        return None
+        return None, None
     try:
         runtime = reader.resolver.resolve(runtime)
     except Unresolvable:
-        return None
-    if isinstance(runtime, str) and not runtime.startswith("python"):
-        return f"its Runtime is {runtime} (perdure runs Python handlers)"
-    return None
+        return None, None
+    if not isinstance(runtime, str):
+        return None, None
+    if runtime.startswith("python") or runtime in NODE_RUNTIMES or runtime in CUSTOM_RUNTIMES:
+        return runtime, None
+    if runtime.startswith("nodejs"):
+        return None, (
+            f"its Runtime is {runtime}; durable functions run on {' or '.join(NODE_RUNTIMES)}: "
+            "set Runtime: nodejs24.x"
+        )
+    return None, f"its Runtime is {runtime}; {RUNS}"
+
+
+def _built_code(
+    reader: _FunctionReader, resource: Mapping[str, Any], runtime: str | None, code_uri: Path,
+    builds: dict[str, Path],
+) -> tuple[Path, bool]:
+    """The directory a function runs from: its CodeUri, or its esbuild bundle (and whether
+    the bundle has source maps)."""
+    metadata = resource.get("Metadata")
+    method = metadata.get("BuildMethod") if isinstance(metadata, dict) else None
+    if method is None:
+        return code_uri, False
+    if method != "esbuild":
+        log.info("%s: resource %s: BuildMethod %s is not run by perdure; it serves CodeUri as it is",
+                 reader.where, reader.logical_id, method)
+        return code_uri, False
+    if runtime not in NODE_RUNTIMES:
+        raise reader.error("Metadata.BuildMethod", f"esbuild builds Node functions; this one's Runtime is {runtime}")
+    properties = metadata.get("BuildProperties") or {}  # type: ignore[union-attr]
+    if not isinstance(properties, dict):
+        raise reader.error("Metadata.BuildProperties", "must be a mapping")
+    sourcemap = str(properties.get("Sourcemap", "")).lower() == "true"
+    key = repr((code_uri, sorted(properties.items(), key=str)))
+    if key not in builds:
+        try:
+            builds[key] = build(code_uri, properties, reader.template_dir, find_node())
+        except (BuildError, NodeUnavailable) as exc:
+            raise reader.error("Metadata (esbuild)", str(exc)) from None
+    return builds[key], sourcemap
 
 
 def load_template(
@@ -439,6 +491,7 @@ def load_template(
 
     template_dir = template_path.resolve().parent
     functions: dict[str, FunctionSpec] = {}
+    builds: dict[str, Path] = {}  # functions with the same sources and build properties share a build
     skipped: list[str] = []
     errors: list[TemplateError] = []
     for logical_id, resource in resources.items():
@@ -455,7 +508,7 @@ def load_template(
             continue
         reader = _FunctionReader(where, template_dir, str(logical_id), resolver)
         try:
-            spec = _read_function(reader, resource, function_globals, env_overrides or {})
+            spec = _read_function(reader, resource, function_globals, env_overrides or {}, builds)
         except TemplateError as exc:
             errors.append(exc)
             continue
@@ -490,8 +543,9 @@ def _read_function(
     resource: Mapping[str, Any],
     function_globals: Mapping[str, Any],
     env_overrides: Mapping[str, Mapping[str, str]],
+    builds: dict[str, Path],
 ) -> FunctionSpec | str:
-    """One function resource, or why it is skipped (not Python)."""
+    """One function resource, or why perdure cannot run it (its Runtime)."""
     logical_id = reader.logical_id
     kind = resource.get("Type")
     props = resource.get("Properties") or {}
@@ -499,9 +553,9 @@ def _read_function(
         raise reader.error("Properties", "must be a mapping")
     if kind == SERVERLESS_FUNCTION:
         props = _deep_merge(function_globals, props)
-    reason = _runtime_skip_reason(reader, props)
+    runtime, reason = _runtime(reader, props)
     if reason is not None:
-        log.warning("%s: skipping resource %s: %s", reader.where, logical_id, reason)
+        log.warning("%s: not serving function %s: %s", reader.where, logical_id, reason)
         return reason
 
     if kind == SERVERLESS_FUNCTION:
@@ -516,8 +570,12 @@ def _read_function(
             code = _asset_path(resource)  # CDK: the asset's local directory
         code_uri = reader.code_dir("Code", code)
 
+    code_uri, source_maps = _built_code(reader, resource, runtime, code_uri, builds)
     name = reader.name(props)
-    handler = reader.handler(props)
+    handler = reader.handler(props, runtime)
+    memory = DEFAULT_MEMORY_MB
+    if props.get("MemorySize") is not None:
+        memory = int(reader.number("MemorySize", props["MemorySize"], 128, 10240, integer=True))
     timeout = DEFAULT_TIMEOUT_S
     if props.get("Timeout") is not None:
         timeout = reader.number("Timeout", props["Timeout"], 1, MAX_TIMEOUT_S, integer=False)
@@ -555,4 +613,7 @@ def _read_function(
         log_format=log_format,
         auto_publish_alias=alias,
         description=reader.description(props),
+        runtime=None if runtime is None or runtime.startswith("python") else runtime,
+        memory_mb=memory,
+        source_maps=source_maps,
     )

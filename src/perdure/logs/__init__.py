@@ -25,12 +25,14 @@ if TYPE_CHECKING:
         get_events,
         tail_text,
     )
+    from perdure.logs.runtime_lines import record_from_runtime_line
     from perdure.logs.sink import LogSink, recover_orphan_spools, recover_worker_logs, spool_path
 
 DOORS = {
     "filters": ["FilterPatternError", "parse"],
     "capture": ["capture_invocation", "install_capture"],
     "reader": ["LogsError", "describe_groups", "describe_streams", "execution_rows", "filter_events", "function_for_group", "get_events", "tail_text"],
+    "runtime_lines": ["record_from_runtime_line"],
     "sink": ["LogSink", "recover_orphan_spools", "recover_worker_logs", "spool_path"],
 }
 __all__ = [
@@ -46,6 +48,7 @@ __all__ = [
     "get_events",
     "install_capture",
     "parse",
+    "record_from_runtime_line",
     "recover_orphan_spools",
     "recover_worker_logs",
     "spool_path",

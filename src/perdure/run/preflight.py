@@ -6,6 +6,8 @@ back-off, before the execution gives up). ``check_handlers`` imports each functi
 handler the way a worker process does (its ``CodeUri`` on ``sys.path``, its
 environment variables set) in a fresh spawned process, so nothing it imports stays in
 the server, and reports each failure naming the function, the file and the line.
+Functions of other runtimes are checked for what starts them (``runtime_problem``);
+their handlers load in their own processes.
 """
 
 from __future__ import annotations
@@ -16,14 +18,44 @@ import os
 import sys
 import traceback
 from multiprocessing.connection import Connection
+from pathlib import Path
 
-from perdure.deploy import FunctionSpec
+from perdure.deploy import FunctionSpec, NodeUnavailable, find_node, ric_entry
 
 TIMEOUT_S = 120.0
 
 
+def runtime_problem(spec: FunctionSpec) -> str | None:
+    """Why ``spec``'s runtime cannot run here (no suitable Node, no runtime interface
+    client, no executable bootstrap), or None. Python always can."""
+    if spec.language == "nodejs":
+        try:
+            find_node()
+            ric_entry()
+        except NodeUnavailable as exc:
+            return str(exc)
+        return None
+    if spec.language == "provided":
+        bootstrap = (spec.code_uri or Path.cwd()) / "bootstrap"
+        if not bootstrap.is_file() or not os.access(bootstrap, os.X_OK):
+            return f"its CodeUri has no executable bootstrap ({bootstrap}): a custom runtime starts from one"
+    return None
+
+
+def node_summary(functions: dict[str, FunctionSpec]) -> str | None:
+    """One line on the Node.js that runs the Node functions (None: there are none)."""
+    if not any(spec.language == "nodejs" for spec in functions.values()):
+        return None
+    try:
+        node = find_node()
+    except NodeUnavailable:
+        return None
+    return f"Node.js {node.version_text} ({node.node}, from {node.found_by}) under aws-lambda-ric ({ric_entry().parent})"
+
+
 def check_handlers(functions: dict[str, FunctionSpec], timeout_s: float = TIMEOUT_S) -> list[str]:
     """One line per function whose handler cannot be imported (empty: all import)."""
+    functions = {name: spec for name, spec in functions.items() if spec.in_process}
     if not functions:
         return []
     ctx = multiprocessing.get_context("spawn")

@@ -58,6 +58,10 @@ THREADS = 32
 # bench/peers.py's throughput workload about 12% faster than 2 there, 4 no faster than 3
 # (interleaved runs, docs/architecture.md). Capped: each process imports the handlers.
 PROCESSES = max(2, min(8, (os.cpu_count() or 1) + 1))
+# Sandbox processes (Node, custom runtimes) each worker process may run at once, one
+# invocation each, as Lambda runs one invocation per sandbox. Each is a runtime process
+# of its own (Node: about 60 MB), so this bounds memory: PROCESSES x SANDBOXES of them.
+SANDBOXES = int(os.environ.get("PERDURE_SANDBOXES", "8") or 8)
 EARLY_EXIT_S = 5.0  # a worker process that dies this young, idle, is replaced after a pause
 # Exit status of a worker process whose start re-ran a script that starts a Runtime.
 IMPORTED_MAIN_EXIT = 78
@@ -101,6 +105,7 @@ class Runtime:
         hosted: Sequence[str] | None = None,
         lease_s: float = LEASE_S,
         clock: Clock = SYSTEM_CLOCK,
+        sandboxes: int = SANDBOXES,
     ) -> None:
         if getattr(multiprocessing.current_process(), "_inheriting", False):
             # This is a worker process re-importing the user's script (spawn) and the
@@ -114,6 +119,7 @@ class Runtime:
         self.engine = Engine(self.store, functions, clock=clock)
         self.max_processes = max(0, processes)
         self.threads = max(1, threads)
+        self.sandboxes = max(1, sandboxes)
         self.hosted = [] if processes == 0 else list(hosted) if hosted is not None else None
         self.lease_ms = int(lease_s * 1000)
         self.owner = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -229,7 +235,15 @@ class Runtime:
 
     def slots(self) -> tuple[int, int]:
         """(busy, total) invocation slots of this runtime's worker processes."""
-        return sum(len(p.inflight) for p in self._procs), self.threads * len(self._procs)
+        return sum(len(p.inflight) for p in self._procs), sum(self._capacity(p.function) for p in self._procs)
+
+    def _capacity(self, function: str | None) -> int:
+        """Invocations one worker process runs at once for ``function`` (``name:version``):
+        ``threads`` of a Python function, one per sandbox for the others."""
+        spec = self.engine.functions.get((function or "").partition(":")[0])
+        if spec is not None and not spec.in_process:
+            return min(self.threads, self.sandboxes)
+        return self.threads
 
     def _observe(self, kind: str, arn: str, details: dict[str, Any]) -> None:
         for observer in self._observers:
@@ -467,7 +481,7 @@ class Runtime:
                 tx.renew_leases(self.owner, running, self.engine.clock.now_ms() + self.lease_ms)
 
     def _free_slots(self) -> int:
-        return sum(self.threads - len(p.inflight) for p in self._procs if not p.draining)
+        return sum(max(0, self._capacity(p.function) - len(p.inflight)) for p in self._procs if not p.draining)
 
     def _recycle_stuck(self) -> None:
         now = self.engine.clock.now_ms()
@@ -503,8 +517,9 @@ class Runtime:
                 return
 
     def _room_for(self, function: str) -> int:
-        bound = sum(self.threads - len(p.inflight) for p in self._procs if p.function == function and not p.draining)
-        idle = sum(self.threads for p in self._procs if not p.inflight and p.function != function and not p.draining)
+        capacity = self._capacity(function)
+        bound = sum(max(0, capacity - len(p.inflight)) for p in self._procs if p.function == function and not p.draining)
+        idle = sum(capacity for p in self._procs if not p.inflight and p.function != function and not p.draining)
         return bound + idle
 
     def _send(self, invocation: Invocation) -> None:
@@ -515,7 +530,8 @@ class Runtime:
                 "ErrorMessage": f"{invocation.function_name} version {invocation.version} is not available",
             })
             return
-        candidates = [p for p in self._procs if not p.draining and p.function == spec.key and len(p.inflight) < self.threads]
+        capacity = self._capacity(spec.key)
+        candidates = [p for p in self._procs if not p.draining and p.function == spec.key and len(p.inflight) < capacity]
         if not candidates:
             candidates = [p for p in self._procs if not p.draining and not p.inflight]
         target = min(candidates, key=lambda p: len(p.inflight))

@@ -2,8 +2,10 @@
 
 Each process serves one function at a time (like a Lambda sandbox: the function's
 environment variables are the process's), running up to ``threads`` invocations of
-it at once, because the SDK spends most of an invocation's tail idle. The handler
-checkpoints straight into the database through ``EngineServiceClient``.
+it at once, because the SDK spends most of an invocation's tail idle. A Python handler
+checkpoints straight into the database through ``EngineServiceClient``; a Node or
+custom-runtime handler runs in a sandbox process of its own (``perdure.run.runtimes``),
+one invocation per sandbox, which checkpoints through its Runtime API server.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from perdure.deploy import FunctionSpec, function_arn
 from perdure.logs import LogSink, capture_invocation, install_capture, spool_path
 from perdure.run import stacktraces
 from perdure.run.invocation_stats import InvocationStats
+from perdure.run.runtimes import DurableCalls, PoolStats, SandboxError, SandboxPool
 from perdure.run.service_client import EngineServiceClient
 from perdure.store import TransientStoreError, open_store
 
@@ -134,12 +137,16 @@ class Worker:
         self._handlers: dict[str, Handler] = {}
         self._base_env = dict(os.environ)
         self._bound: FunctionSpec | None = None
+        emit = logs.add if logs is not None else (lambda _arn, _fn, _record: None)
+        self.sandboxes = SandboxPool(DurableCalls(engine.checkpoint, engine.get_state), emit, self._base_env)
+        self._sandbox_stats: dict[str, PoolStats] = {}
 
     def bind(self, spec: FunctionSpec) -> None:
         """Give the process this function version's environment and code (only done
         while idle: a process runs one function version at a time)."""
         if self._bound is not None and self._bound.key == spec.key:
             return
+        self.sandboxes.retire(keep=spec.key)  # another function's warm sandboxes
         if self._bound is not None and code_paths(self._bound) != code_paths(spec):
             forget_code(self._bound)  # another version's code: its modules import afresh
             self._handlers.clear()
@@ -181,14 +188,23 @@ class Worker:
         """How the invocation went, for the supervisor's metrics."""
         dropped = self.logs.dropped if self.logs is not None else 0
         new_drops, self._dropped = dropped - self._dropped, dropped
-        return {
+        report: dict[str, Any] = {
             "outcome": outcome.status if outcome is not None else "ERROR",
             "duration_s": time.monotonic() - started,
             "checkpoints": self.stats.take(invocation.arn),
             "log_dropped": new_drops,
         }
+        sandbox = self._sandbox_stats.pop(invocation.invocation_id, None)
+        if sandbox is not None:
+            report["sandbox"] = {
+                "runtime": sandbox.runtime, "processes": sandbox.processes,
+                "cold_start_s": sandbox.cold_start_s, "rss_bytes": sandbox.rss_bytes,
+            }
+        return report
 
     def _invoke(self, invocation: Invocation, spec: FunctionSpec) -> Outcome:
+        if not spec.in_process:
+            return self._invoke_sandbox(invocation, spec)
         try:
             handler = self._handlers.get(spec.key)
             if handler is None:
@@ -217,17 +233,49 @@ class Worker:
             return Outcome("ERROR", error=error_of(exc))
 
 
+    def _invoke_sandbox(self, invocation: Invocation, spec: FunctionSpec) -> Outcome:
+        """A Node or custom-runtime handler: Lambda's JSON event to a sandbox process."""
+        event: Any = invocation.event() if spec.durable else _plain_input(invocation)
+        try:
+            result, stats = self.sandboxes.run(spec, invocation, json.dumps(event).encode())
+        except SandboxError as exc:
+            log.warning("invocation %s of %s: %s", invocation.invocation_id, spec.name, exc)
+            return Outcome("ERROR", error={"ErrorType": "Runtime.Unavailable", "ErrorMessage": str(exc)})
+        self._sandbox_stats[invocation.invocation_id] = stats
+        if result.kind == "response":
+            text = result.body.decode("utf-8", errors="replace")
+            if not spec.durable:
+                return Outcome("SUCCEEDED", result=text)
+            try:
+                output = json.loads(text) if text.strip() else None
+            except ValueError:
+                output = text
+            return outcome_of(output)
+        raw = result.error or {}
+        error: dict[str, Any] = {
+            "ErrorType": str(raw.get("errorType") or "Runtime.Unknown"),
+            "ErrorMessage": str(raw.get("errorMessage") or ""),
+        }
+        if isinstance(raw.get("stackTrace"), list):
+            error["StackTrace"] = [str(line) for line in raw["stackTrace"]]
+        return Outcome("FAILED" if not spec.durable else "ERROR", error=error)
+
     @staticmethod
     def _invoke_plain(handler: Handler, invocation: Invocation, context: LambdaContext) -> Outcome:
         """A function without DurableConfig: called once with the input, like Lambda."""
-        execution = next(op for op in invocation.operations if op["Type"] == "EXECUTION")
-        text = (execution.get("ExecutionDetails") or {}).get("InputPayload") or ""
-        event = json.loads(text) if text.strip() else {}
+        event = _plain_input(invocation)
         try:
             result = handler(event, context)
         except Exception as exc:
             return Outcome("FAILED", error=error_of(exc))
         return Outcome("SUCCEEDED", result=json.dumps(result))
+
+
+def _plain_input(invocation: Invocation) -> Any:
+    """What a function without DurableConfig is invoked with: the input payload."""
+    execution = next(op for op in invocation.operations if op["Type"] == "EXECUTION")
+    text = (execution.get("ExecutionDetails") or {}).get("InputPayload") or ""
+    return json.loads(text) if text.strip() else {}
 
 
 def worker_main(conn: Connection, db_url: str, threads: int, functions: dict[str, FunctionSpec]) -> None:
@@ -270,5 +318,6 @@ def worker_main(conn: Connection, db_url: str, threads: int, functions: dict[str
                 break
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
+        worker.sandboxes.close()
         logs.close()
         store.close()
