@@ -10,5 +10,8 @@ export * from "./child";
 export * from "./callback";
 export * from "./invoke";
 
-// Suites 6 .. 10 (wait_for_condition, wait_for_callback, parallel, map, plugin):
-// one `export * from "./<suite>";` line each, below.
+export * from "./wait_for_condition";
+export * from "./wait_for_callback";
+export * from "./parallel";
+export * from "./map";
+export * from "./plugin";
