@@ -338,3 +338,26 @@ def test_metrics_count_cold_starts_and_runtime_memory(runtime: tuple[Runtime, Pa
     processes = re.search(r"^perdure_sandbox_processes (\S+)$", text, re.M)
     assert processes and float(processes.group(1)) >= 1, text
     assert f"perdure_sandbox_limit {float(rt.sandboxes)}" in text, text
+
+
+def test_a_node_version_snapshot_holds_its_node_modules_and_settings(tmp_path: Path) -> None:
+    import io
+    import zipfile
+
+    from perdure.deploy import take_snapshot
+
+    (tmp_path / "fn" / "node_modules" / "greeting").mkdir(parents=True)
+    (tmp_path / "fn" / "node_modules" / "greeting" / "index.js").write_text("module.exports = () => 'hi';\n")
+    (tmp_path / "fn" / "index.js").write_text("exports.handler = async () => require('greeting')();\n")
+    (tmp_path / "template.yaml").write_text("""\
+Resources:
+  Greeter:
+    Type: AWS::Serverless::Function
+    Properties: {Runtime: nodejs22.x, CodeUri: fn/, Handler: index.handler, MemorySize: 1024}
+""")
+    spec = load_template(tmp_path / "template.yaml")["Greeter"]
+    snapshot = take_snapshot(spec)
+    names = zipfile.ZipFile(io.BytesIO(snapshot.code)).namelist()
+    assert "code/node_modules/greeting/index.js" in names and "code/index.js" in names
+    settings = json.loads(snapshot.config)
+    assert (settings["Runtime"], settings["MemorySize"], settings["SourceMaps"]) == ("nodejs22.x", 1024, False)

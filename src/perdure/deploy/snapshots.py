@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final
 
-from perdure.deploy.functions import FunctionSpec
+from perdure.deploy.functions import DEFAULT_MEMORY_MB, FunctionSpec
 
 MAX_SNAPSHOT_BYTES: Final = 256 * 1024 * 1024  # Lambda's unzipped limit is 250 MB
 # Never part of a snapshot: caches, virtual environments, version control.
@@ -61,6 +61,9 @@ def config_of(spec: FunctionSpec) -> dict[str, Any]:
         "Description": spec.description,
         "Layers": len(spec.layers),
         "Source": str(spec.code_uri) if spec.code_uri else None,
+        # Only where they differ from a Python function's, so Python versions keep their settings.
+        **({"Runtime": spec.runtime, "SourceMaps": spec.source_maps} if spec.runtime else {}),
+        **({"MemorySize": spec.memory_mb} if spec.memory_mb != DEFAULT_MEMORY_MB else {}),
     }
 
 
@@ -84,14 +87,17 @@ def spec_from_config(name: str, version: int, config: str, root: Path | None) ->
         auto_publish_alias=data.get("AutoPublishAlias"),
         description=data.get("Description") or "",
         version=str(version),
+        runtime=data.get("Runtime"),
+        memory_mb=int(data.get("MemorySize") or DEFAULT_MEMORY_MB),
+        source_maps=bool(data.get("SourceMaps")),
     )
 
 
-def _files(root: Path) -> list[tuple[str, Path]]:
+def _files(root: Path, skipped: frozenset[str] = SKIPPED_DIRS) -> list[tuple[str, Path]]:
     """(name in the zip, path) of every file under ``root``, sorted, caches left out."""
     found: list[tuple[str, Path]] = []
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        dirnames[:] = sorted(d for d in dirnames if d not in SKIPPED_DIRS)
+        dirnames[:] = sorted(d for d in dirnames if d not in skipped)
         for filename in sorted(filenames):
             if filename.endswith(SKIPPED_SUFFIXES):
                 continue
@@ -100,7 +106,7 @@ def _files(root: Path) -> list[tuple[str, Path]]:
     return found
 
 
-def _add_tree(archive: zipfile.ZipFile, source: Path, prefix: str, total: list[int]) -> None:
+def _add_tree(archive: zipfile.ZipFile, source: Path, prefix: str, total: list[int], skipped: frozenset[str] = SKIPPED_DIRS) -> None:
     if source.is_file():  # a code .zip: its entries, re-rooted
         with zipfile.ZipFile(source) as inner:
             for info in sorted(inner.infolist(), key=lambda i: i.filename):
@@ -108,7 +114,7 @@ def _add_tree(archive: zipfile.ZipFile, source: Path, prefix: str, total: list[i
                     continue
                 _write(archive, f"{prefix}{info.filename}", inner.read(info), 0o644, total)
         return
-    for name, path in _files(source):
+    for name, path in _files(source, skipped):
         mode = path.stat().st_mode
         _write(archive, f"{prefix}{name}", path.read_bytes(), 0o755 if mode & stat.S_IXUSR else 0o644, total)
 
@@ -132,11 +138,13 @@ def take_snapshot(spec: FunctionSpec) -> Snapshot:
         raise SnapshotError(f"{spec.name}: no code directory to snapshot")
     buffer = io.BytesIO()
     total = [0]
+    # A Node function's dependencies are part of its code, as in the zip Lambda runs.
+    skipped = SKIPPED_DIRS - {"node_modules"} if spec.language != "python" else SKIPPED_DIRS
     try:
         with zipfile.ZipFile(buffer, "w") as archive:
-            _add_tree(archive, spec.code_uri, "code/", total)
+            _add_tree(archive, spec.code_uri, "code/", total, skipped)
             for index, layer in enumerate(spec.layers):
-                _add_tree(archive, layer, f"layers/{index}/", total)
+                _add_tree(archive, layer, f"layers/{index}/", total, skipped)
     except OSError as exc:
         raise SnapshotError(f"{spec.name}: cannot read its code: {exc}") from exc
     code = buffer.getvalue()
