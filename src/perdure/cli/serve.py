@@ -168,7 +168,13 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     summary = node_summary(functions)
     if summary and not args.no_workers:
-        print(f"perdure: Node functions run on {summary}", file=sys.stderr)
+        from perdure.run import SANDBOXES
+
+        print(
+            f"perdure: Node functions run on {summary}, up to {SANDBOXES} runtime processes per worker "
+            "process (PERDURE_SANDBOXES); cold starts and memory are in /metrics",
+            file=sys.stderr,
+        )
     if args.time_scale and args.time_scale != 1:
         os.environ[TIME_SCALE_ENV] = repr(args.time_scale)
         print(

@@ -35,7 +35,8 @@ class FunctionSpec:
     ``code_uri`` (which, for a function built with esbuild, is the build's output), and
     ``layers`` go on ``NODE_PATH`` as ``nodejs/node_modules``; for a custom runtime
     (``provided.*``) ``code_uri`` holds an executable ``bootstrap``. ``source_maps``:
-    stack traces name the TypeScript sources (the build wrote source maps).
+    stack traces name the TypeScript sources (the build wrote source maps);
+    ``source_uri``: the directory a built function was built from.
     """
 
     name: str
@@ -56,6 +57,7 @@ class FunctionSpec:
     runtime: str | None = None
     memory_mb: int = DEFAULT_MEMORY_MB
     source_maps: bool = False
+    source_uri: Path | None = None  # a built function's sources (its template CodeUri)
 
     @property
     def language(self) -> str:

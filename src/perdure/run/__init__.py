@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from perdure.run.metrics import RuntimeMetrics
     from perdure.run.preflight import check_handlers, node_summary, runtime_problem
     from perdure.run.replayer import format_pass, replay
-    from perdure.run.runtime import LEASE_S, PROCESSES, THREADS, Runtime
+    from perdure.run.runtime import LEASE_S, PROCESSES, SANDBOXES, THREADS, Runtime
     from perdure.run.tracing import install
     from perdure.run.watch import Watcher
     from perdure.run.worker import Worker, load_handler
@@ -29,7 +29,7 @@ DOORS = {
     "metrics": ["RuntimeMetrics"],
     "preflight": ["check_handlers", "node_summary", "runtime_problem"],
     "replayer": ["format_pass", "replay"],
-    "runtime": ["LEASE_S", "PROCESSES", "THREADS", "Runtime"],
+    "runtime": ["LEASE_S", "PROCESSES", "SANDBOXES", "THREADS", "Runtime"],
     "tracing": ["install"],
     "watch": ["Watcher"],
     "worker": ["Worker", "load_handler"],
@@ -37,6 +37,7 @@ DOORS = {
 __all__ = [
     "LEASE_S",
     "PROCESSES",
+    "SANDBOXES",
     "THREADS",
     "Runtime",
     "RuntimeMetrics",

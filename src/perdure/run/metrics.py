@@ -6,9 +6,10 @@ Counted in the runtime's process, from what passes through it: executions starte
 invocations with their outcome and duration and the checkpoints they made (their
 worker process reports them when each invocation ends), timer lag (how late a timer
 fired after it fell due), log records dropped (past an execution's bound, or while
-the database could not take them). Read from the runtime and the database at each
-scrape: the ready queue (executions due for an invocation and waiting for one), busy
-and total worker slots.
+the database could not take them), and for Node and custom runtimes the cold start of
+each new runtime process and the memory of the one that ran each invocation. Read from
+the runtime and the database at each scrape: the ready queue (executions due for an
+invocation and waiting for one), busy and total worker slots, runtime processes kept.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 from prometheus_client import (
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     start_http_server,
@@ -59,6 +61,14 @@ class _StateCollector(Collector):
         busy, total = self.runtime.slots()
         yield GaugeMetricFamily("perdure_worker_slots_busy", "Invocations running in this runtime's worker processes", value=busy)
         yield GaugeMetricFamily("perdure_worker_slots", "Invocation slots of this runtime's worker processes", value=total)
+        yield GaugeMetricFamily(
+            "perdure_sandbox_processes", "Runtime processes (Node, custom runtimes) kept by the worker processes",
+            value=self.runtime.sandbox_processes(),
+        )
+        yield GaugeMetricFamily(
+            "perdure_sandbox_limit", "Runtime processes one worker process may run at once",
+            value=self.runtime.sandboxes,
+        )
 
 
 class RuntimeMetrics:
@@ -82,6 +92,14 @@ class RuntimeMetrics:
             "perdure_timer_lag_seconds", "How late a timer fired after it fell due", ["kind"], buckets=LATENCY_BUCKETS, registry=r
         )
         self.log_dropped = Counter("perdure_log_records_dropped", "Log records not stored", ["function"], registry=r)
+        self.cold_start_seconds = Histogram(
+            "perdure_sandbox_cold_start_seconds", "From starting a runtime process to the end of its first invocation",
+            ["function", "runtime"], buckets=DURATION_BUCKETS, registry=r,
+        )
+        self.sandbox_memory = Gauge(
+            "perdure_sandbox_memory_bytes", "Resident memory of the runtime process that ran the function's last invocation",
+            ["function", "runtime"], registry=r,
+        )
         r.register(_StateCollector(runtime))
         self._watch(runtime)
 
@@ -109,6 +127,13 @@ class RuntimeMetrics:
                 self.checkpoint_seconds.labels(function).observe(seconds)
             if details.get("log_dropped"):
                 self.log_dropped.labels(function).inc(details["log_dropped"])
+            sandbox = details.get("sandbox")
+            if isinstance(sandbox, dict):
+                runtime = str(sandbox.get("runtime") or "")
+                if isinstance(sandbox.get("cold_start_s"), (int, float)):
+                    self.cold_start_seconds.labels(function, runtime).observe(sandbox["cold_start_s"])
+                if isinstance(sandbox.get("rss_bytes"), int):
+                    self.sandbox_memory.labels(function, runtime).set(sandbox["rss_bytes"])
 
     def text(self) -> bytes:
         return generate_latest(self.registry)

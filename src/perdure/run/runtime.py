@@ -82,6 +82,7 @@ class _Process:
     draining: bool = False
     started: float = field(default_factory=time.monotonic)
     served: bool = False  # has run an invocation
+    sandboxes: int = 0  # runtime processes (Node, custom) it had at its last report
 
 
 class Runtime:
@@ -236,6 +237,10 @@ class Runtime:
     def slots(self) -> tuple[int, int]:
         """(busy, total) invocation slots of this runtime's worker processes."""
         return sum(len(p.inflight) for p in self._procs), sum(self._capacity(p.function) for p in self._procs)
+
+    def sandbox_processes(self) -> int:
+        """Runtime processes (Node, custom runtimes) the worker processes keep, warm or busy."""
+        return sum(p.sandboxes for p in self._procs)
 
     def _capacity(self, function: str | None) -> int:
         """Invocations one worker process runs at once for ``function`` (``name:version``):
@@ -397,6 +402,8 @@ class Runtime:
                 message = p.conn.recv()
                 if message[0] == "done":
                     arn, _ = p.inflight.pop(message[1], (None, 0))
+                    if len(message) > 2 and isinstance(message[2].get("sandbox"), dict):
+                        p.sandboxes = int(message[2]["sandbox"].get("processes") or 0)
                     if arn is not None and len(message) > 2:
                         # A process is bound to "Function:version"; metrics count by function.
                         function = (p.function or "").partition(":")[0]

@@ -1,7 +1,7 @@
 """``perdure serve --watch``: publish a new version within a second of a saved change.
 
-Watches the template and every function's code and layer directories (with
-watchfiles); after a change it reads the template again, publishes each function whose
+Watches the template and every function's code and layer directories (a built
+function's sources, which the reload builds again) with watchfiles; after a change it reads the template again, publishes each function whose
 code or settings changed (``perdure.deploy.versions.publish``), and tells the running server
 about the new template. New executions start on the new versions; running ones stay on
 the versions they started on.
@@ -26,8 +26,10 @@ DEBOUNCE_MS = 150  # a save often writes several times: one publish for them all
 def watched_paths(template: Path, functions: dict[str, FunctionSpec]) -> list[Path]:
     paths = {template.resolve()}
     for spec in functions.values():
-        if spec.code_uri is not None:
+        if spec.code_uri is not None and spec.source_uri is None:
             paths.add(spec.code_uri)
+        if spec.source_uri is not None:  # built: its sources are watched, the build follows
+            paths.add(spec.source_uri)
         paths.update(spec.layers)
     return sorted(p for p in paths if p.exists())
 
@@ -57,7 +59,11 @@ class Watcher:
 
         assert self._runtime is not None
         # The code cache and a SQLite database may sit under a watched directory.
-        ignore = watchfiles.DefaultFilter(ignore_paths=[str(self._runtime.engine.versions.cache)])
+        # Builds (.perdure/build) are written by the reload a change starts: not a change.
+        ignore = watchfiles.DefaultFilter(
+            ignore_dirs=(*watchfiles.DefaultFilter.ignore_dirs, ".perdure"),
+            ignore_paths=[str(self._runtime.engine.versions.cache)],
+        )
 
         def keep(change: watchfiles.Change, path: str) -> bool:
             return ignore(change, path) and not path.endswith((".db", "-wal", "-shm", "-journal", ".wlock"))

@@ -256,8 +256,9 @@ class Worker:
             "ErrorType": str(raw.get("errorType") or "Runtime.Unknown"),
             "ErrorMessage": str(raw.get("errorMessage") or ""),
         }
-        if isinstance(raw.get("stackTrace"), list):
-            error["StackTrace"] = [str(line) for line in raw["stackTrace"]]
+        trace = raw.get("stackTrace", raw.get("trace"))  # Node's runtime clients say "trace"
+        if isinstance(trace, list):
+            error["StackTrace"] = [str(line) for line in trace]
         return Outcome("FAILED" if not spec.durable else "ERROR", error=error)
 
     @staticmethod

@@ -91,6 +91,10 @@ def sandbox_environment(spec: FunctionSpec, base: Mapping[str, str], runtime_api
         # answers only for the execution it runs, so these keys open nothing else.
         env["AWS_ACCESS_KEY_ID"] = "perdure-sandbox"
         env["AWS_SECRET_ACCESS_KEY"] = "perdure-sandbox"
+    if spec.language == "nodejs":
+        # A user's NODE_PATH comes after Lambda's, as on Lambda.
+        major = int((spec.runtime or "nodejs24.x").removeprefix("nodejs").split(".")[0] or 24)
+        env["NODE_PATH"] = os.pathsep.join(p for p in (_node_path(spec, major), base.get("NODE_PATH", "")) if p)
     if spec.language == "nodejs" and spec.source_maps:
         options = env.get("NODE_OPTIONS", "")
         if "--enable-source-maps" not in options:
