@@ -15,15 +15,8 @@ import {
   Serdes,
   withDurableExecution,
 } from "@aws/durable-execution-sdk-js";
-import {
-  FULL,
-  HandlerTestError,
-  NO_STATUS,
-  RebuiltBatchResult,
-  plainJsonSerdes,
-  prefixSerdes,
-  projection,
-} from "./support_b";
+import { HandlerTestError, prefixSerdes } from "./support";
+import { FULL, NO_STATUS, RebuiltBatchResult, plainJsonSerdes, projection } from "./support_b";
 
 /** Four of these exceed the 256 KB checkpoint limit. */
 const LARGE_ITEM_CHARS = 70 * 1024;

@@ -11,7 +11,8 @@ import {
   NestingType,
   withDurableExecution,
 } from "@aws/durable-execution-sdk-js";
-import { FULL, HandlerTestError, NO_STATUS, projection, wrappedJsonSerdes } from "./support_b";
+import { HandlerTestError } from "./support";
+import { FULL, NO_STATUS, projection, wrappedJsonSerdes } from "./support_b";
 
 type Branch<T> = (ctx: DurableContext) => Promise<T>;
 

@@ -22,7 +22,7 @@ import {
   retryPresets,
   withDurableExecution,
 } from "@aws/durable-execution-sdk-js";
-import { HandlerTestError, fixedRetry } from "./support_b";
+import { HandlerTestError, fixedRetry } from "./support";
 
 interface RecordingOptions {
   /** Also record the operation hooks of steps. */

@@ -1,10 +1,9 @@
 /**
- * Helpers shared by the TypeScript handlers of the wait_for_condition,
- * wait_for_callback, parallel, map and plugin suites.
+ * Helpers of the wait_for_condition, wait_for_callback, parallel, map and plugin
+ * handlers that support.ts lacks: serdes typed by their value (for the typed
+ * itemSerdes and callback serdes) and BatchResult helpers.
  *
- * Nothing here talks to a backend: an error class the handlers raise on purpose,
- * retry and poll strategies with fixed, jitter-free delays (so histories are
- * deterministic), and custom serdes.
+ * Nothing here talks to a backend.
  */
 
 import {
@@ -13,68 +12,10 @@ import {
   BatchResult,
   ChildContextError,
   CompletionReason,
-  JitterStrategy,
-  RetryDecision,
   Serdes,
-  WaitForConditionDecision,
-  createRetryStrategy,
-  createWaitStrategy,
 } from "@aws/durable-execution-sdk-js";
 
-/** The error the conformance handlers raise on purpose. */
-export class HandlerTestError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "HandlerTestError";
-  }
-}
-
-// --- retry / wait strategies ---------------------------------------------------
-
-export type RetryStrategy = (error: Error, attemptsMade: number) => RetryDecision;
-
-/** Retry every error, `maxAttempts` attempts in all, `delayS` seconds apart, no jitter. */
-export function fixedRetry(maxAttempts: number, delayS = 1): RetryStrategy {
-  return createRetryStrategy({
-    maxAttempts,
-    initialDelay: { seconds: delayS },
-    maxDelay: { minutes: 5 },
-    backoffRate: 1,
-    jitter: JitterStrategy.NONE,
-  });
-}
-
-/** A waitForCondition strategy polling every `delayS` seconds while `shouldContinue` holds. */
-export function fixedPoll<T>(
-  shouldContinue: (state: T) => boolean,
-  delayS = 1,
-  maxAttempts = 60,
-): (state: T, attemptsMade: number) => WaitForConditionDecision {
-  return createWaitStrategy<T>({
-    shouldContinuePolling: shouldContinue,
-    maxAttempts,
-    initialDelay: { seconds: delayS },
-    maxDelay: { seconds: delayS },
-    backoffRate: 1,
-    jitter: JitterStrategy.NONE,
-  });
-}
-
 // --- serdes --------------------------------------------------------------------
-
-/** A string stored as `<prefix><value>`; reading strips the prefix. */
-export function prefixSerdes(prefix: string): Serdes<string> {
-  return {
-    serialize: async (value) => (value === undefined ? undefined : `${prefix}${value}`),
-    deserialize: async (data) => {
-      if (data === undefined) return undefined;
-      if (!data.startsWith(prefix)) {
-        throw new Error(`payload ${JSON.stringify(data.slice(0, 40))} lacks prefix ${prefix}`);
-      }
-      return data.slice(prefix.length);
-    },
-  };
-}
 
 /** A value stored as the JSON envelope `{"wrapped": value}`. */
 export function wrappedJsonSerdes<T>(): Serdes<T> {

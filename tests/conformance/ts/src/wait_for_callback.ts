@@ -12,7 +12,8 @@ import {
   DurableLogger,
   withDurableExecution,
 } from "@aws/durable-execution-sdk-js";
-import { HandlerTestError, fixedRetry, plainJsonSerdes } from "./support_b";
+import { HandlerTestError, fixedRetry } from "./support";
+import { plainJsonSerdes } from "./support_b";
 
 type SubmitContext = { logger: DurableLogger };
 

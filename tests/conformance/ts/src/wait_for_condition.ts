@@ -10,7 +10,7 @@ import {
   WaitForConditionConfig,
   withDurableExecution,
 } from "@aws/durable-execution-sdk-js";
-import { HandlerTestError, fixedPoll, prefixSerdes } from "./support_b";
+import { HandlerTestError, fixedPoll, prefixSerdes } from "./support";
 
 const increment = async (state: number): Promise<number> => state + 1;
 
