@@ -55,6 +55,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_TEMPLATE = HERE / "template.yaml"
+# The same requirements, handled by TypeScript handlers on AWS's JavaScript SDK (ts/src/).
+TS_TEMPLATE = HERE / "ts" / "template.yaml"
 REGION = "us-east-1"
 DUMMY_CREDENTIALS = {"aws_access_key_id": "perdure", "aws_secret_access_key": "perdure"}
 
@@ -570,6 +572,19 @@ def run_requirements(
     finally:
         sys.stdout = old_stdout
     return sorted(results, key=lambda r: requirement_sort_key(r.requirement_id))
+
+
+def describe_failure(result: Result) -> str:
+    """A failed requirement as a test failure message: the validator's errors, the saved history."""
+    lines = [
+        f"requirement {result.requirement_id} ({result.suite}) on function {result.function_name} failed:",
+        *(f"  - {e}" for e in result.errors),
+    ]
+    if result.notes:
+        lines.append("notes: " + "; ".join(result.notes))
+    if result.history_path:
+        lines.append(f"history: {result.history_path}")
+    return "\n".join(lines)
 
 
 def summarize(results: Sequence[Result]) -> dict[str, dict[str, Any]]:

@@ -31,23 +31,11 @@ CORE_IDS = ALL_IDS
 EXCLUDED_SUITES: dict[str, str] = {}
 
 
-def describe(result: harness.Result) -> str:
-    lines = [
-        f"requirement {result.requirement_id} ({result.suite}) on function {result.function_name} failed:",
-        *(f"  - {e}" for e in result.errors),
-    ]
-    if result.notes:
-        lines.append("notes: " + "; ".join(result.notes))
-    if result.history_path:
-        lines.append(f"history: {result.history_path}")
-    return "\n".join(lines)
-
-
 @pytest.mark.parametrize("requirement_id", CORE_IDS)
 def test_requirement(requirement_id: str, conformance_results: dict[str, harness.Result]) -> None:
     result = conformance_results[requirement_id]
     if not result.passed:
-        pytest.fail(describe(result), pytrace=False)
+        pytest.fail(harness.describe_failure(result), pytrace=False)
 
 
 def test_template_covers_every_requirement() -> None:
