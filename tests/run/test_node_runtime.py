@@ -361,3 +361,42 @@ Resources:
     assert "code/node_modules/greeting/index.js" in names and "code/index.js" in names
     settings = json.loads(snapshot.config)
     assert (settings["Runtime"], settings["MemorySize"], settings["SourceMaps"]) == ("nodejs22.x", 1024, False)
+
+
+def test_a_runtime_process_dies_with_its_worker_process(tmp_path: Path) -> None:
+    """A worker process killed outright (SIGKILL) takes its runtime processes with it,
+    even one that never answers (here a custom runtime that only sleeps)."""
+    import signal
+    import time
+
+    marker = tmp_path / "pid"
+    bootstrap = tmp_path / "rt" / "bootstrap"
+    bootstrap.parent.mkdir()
+    bootstrap.write_text(f"#!/bin/sh\necho $$ > {marker}\nexec sleep 300\n")
+    bootstrap.chmod(0o755)
+    (tmp_path / "template.yaml").write_text("""\
+Resources:
+  Sleeper:
+    Type: AWS::Serverless::Function
+    Properties: {Runtime: provided.al2023, CodeUri: rt/, Timeout: 120}
+""")
+    with Runtime(f"sqlite:///{tmp_path / 'perdure.db'}", load_template(tmp_path / "template.yaml"), processes=1) as rt:
+        rt.invoke("Sleeper", "{}")
+        deadline = time.monotonic() + 60
+        while not (marker.exists() and marker.read_text().strip()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        pid = int(marker.read_text())
+        worker_pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        assert worker_pid != os.getpid()
+        os.kill(worker_pid, signal.SIGKILL)
+
+        def alive() -> bool:  # a zombie (killed, not yet reaped) has no command line
+            try:
+                return bool(Path(f"/proc/{pid}/cmdline").read_bytes())
+            except OSError:
+                return False
+
+        deadline = time.monotonic() + 10
+        while alive() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not alive(), f"runtime process {pid} outlived its worker process {worker_pid}"

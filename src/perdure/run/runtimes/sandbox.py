@@ -17,8 +17,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -130,7 +132,7 @@ def runtime_command(spec: FunctionSpec) -> list[str]:
 
         try:
             node = find_node()
-            return [str(node.node), str(ric_entry())]
+            return [*_tied_to_parent(), str(node.node), str(ric_entry())]
         except NodeUnavailable as exc:
             raise SandboxError(f"{spec.name} ({spec.runtime}) cannot run: {exc}") from None
     bootstrap = (spec.code_uri or Path.cwd()) / "bootstrap"
@@ -139,7 +141,16 @@ def runtime_command(spec: FunctionSpec) -> list[str]:
             f"{spec.name} ({spec.runtime}) cannot run: {bootstrap} is not an executable file "
             "(a custom runtime's CodeUri holds an executable named bootstrap)"
         )
-    return [str(bootstrap)]
+    return [*_tied_to_parent(), str(bootstrap)]
+
+
+def _tied_to_parent() -> list[str]:
+    """A prefix that kills the runtime process when its worker process dies, however it
+    dies (SIGKILL included), so no runtime outlives it: one that never calls the Runtime
+    API, or one retrying a Runtime API that is gone. (util-linux's setpriv, which then
+    execs the runtime in the same process.)"""
+    setpriv = shutil.which("setpriv") if sys.platform == "linux" else None
+    return [setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []
 
 
 def rss_bytes(pid: int) -> int | None:
