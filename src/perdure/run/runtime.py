@@ -73,6 +73,12 @@ GUARD_MESSAGE = (
 )
 
 
+def max_concurrency(spec: FunctionSpec) -> int | None:
+    """The function's ``AWS_LAMBDA_MAX_CONCURRENCY``, when it sets a positive whole number."""
+    value = spec.environment.get("AWS_LAMBDA_MAX_CONCURRENCY", "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else None
+
+
 @dataclass
 class _Process:
     proc: BaseProcess
@@ -244,11 +250,14 @@ class Runtime:
 
     def _capacity(self, function: str | None) -> int:
         """Invocations one worker process runs at once for ``function`` (``name:version``):
-        ``threads`` of a Python function, one per sandbox for the others."""
+        ``threads`` of a Python function, one per sandbox for the others; at most the
+        function's ``AWS_LAMBDA_MAX_CONCURRENCY`` (its environment's, as Lambda Managed
+        Instances read it: 1 runs its invocations one after another in each process)."""
         spec = self.engine.functions.get((function or "").partition(":")[0])
-        if spec is not None and not spec.in_process:
-            return min(self.threads, self.sandboxes)
-        return self.threads
+        if spec is None:
+            return self.threads
+        capacity = self.threads if spec.in_process else min(self.threads, self.sandboxes)
+        return min(capacity, max_concurrency(spec) or capacity)
 
     def _observe(self, kind: str, arn: str, details: dict[str, Any]) -> None:
         for observer in self._observers:

@@ -28,6 +28,7 @@ from aws_durable_execution_sdk_python.execution import (
     DurableExecutionInvocationInputWithClient,
     InitialExecutionState,
 )
+from aws_durable_execution_sdk_python.lambda_service import DurableServiceClient
 
 from perdure.core import Engine, Invocation, Outcome
 from perdure.deploy import FunctionSpec, function_arn
@@ -66,6 +67,32 @@ class LambdaContext:
 
     def log(self, msg: str) -> None:
         sys.stdout.write(msg)
+
+
+class LambdaEvent(dict[str, Any], DurableExecutionInvocationInputWithClient):
+    """The event a durable Python handler is invoked with: Lambda's JSON invocation
+    event, a ``dict`` (``DurableExecutionArn``, ``CheckpointToken``,
+    ``InitialExecutionState`` with its ``Operations`` and ``NextMarker``; timestamps
+    in epoch milliseconds, as Lambda sends them), so a handler that reads it, logs it
+    or hands it to any durable SDK sees what it would see on Lambda.
+
+    It is also the official SDK's ``DurableExecutionInvocationInputWithClient``, the
+    SDK's public way to hand its ``durable_execution`` wrapper a service client: the
+    wrapper recognises the event by that type and checkpoints through the engine in
+    this process (``EngineServiceClient``: one transaction, no HTTP, no credentials),
+    where a plain dict would make it build a boto3 client. Only the wrapper reads the
+    dataclass side; everything else sees the dict.
+    """
+
+    def __init__(self, event: dict[str, Any], client: DurableServiceClient) -> None:
+        dict.__init__(self, event)
+        DurableExecutionInvocationInputWithClient.__init__(
+            self,
+            durable_execution_arn=event["DurableExecutionArn"],
+            checkpoint_token=event["CheckpointToken"],
+            initial_execution_state=InitialExecutionState.from_json_dict(event["InitialExecutionState"]),
+            service_client=client,
+        )
 
 
 def code_paths(spec: FunctionSpec) -> list[str]:
@@ -219,14 +246,7 @@ class Worker:
             )
             if not spec.durable:
                 return self._invoke_plain(handler, invocation, context)
-            event = DurableExecutionInvocationInputWithClient(
-                durable_execution_arn=invocation.arn,
-                checkpoint_token=invocation.token,
-                initial_execution_state=InitialExecutionState.from_json_dict(
-                    {"Operations": invocation.operations, "NextMarker": invocation.next_marker}
-                ),
-                service_client=self.client,
-            )
+            event = LambdaEvent(invocation.event(), self.client)
             return outcome_of(handler(event, context))
         except Exception as exc:
             log.warning("invocation %s of %s raised %s", invocation.invocation_id, spec.name, exc)
