@@ -1,5 +1,5 @@
 # The two commands the README promises: `make demo` and `make test`.
-.PHONY: setup demo test lint bench bench-postgres bench-peers
+.PHONY: setup demo test lint bench bench-postgres bench-peers bench-node
 
 setup:
 	@scripts/setup.sh
@@ -29,3 +29,8 @@ bench-postgres: setup
 bench-peers: setup
 	.venv/bin/python -m pip install -q -e ".[bench,postgres]"
 	.venv/bin/python bench/peers.py --postgres
+
+# TypeScript functions on perdure serve: 100 steps against AWS's JavaScript local runner,
+# cold starts, memory of the Node processes, throughput next to Python (needs npm ci).
+bench-node: setup
+	.venv/bin/python bench/node.py
