@@ -128,7 +128,13 @@ class RuntimeApi:
         return self._current
 
     def close(self) -> None:
+        """Stop serving, without waiting: the server's loop sees a shutdown only between
+        polls (every half second), and a worker process retiring sandboxes before its next
+        invocation must not wait that long for each."""
         self._closing.set()
+        threading.Thread(target=self._stop, name="perdure-runtime-api-stop", daemon=True).start()
+
+    def _stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
 
