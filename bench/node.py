@@ -384,7 +384,8 @@ def report(out: dict[str, Any], args: argparse.Namespace, load: tuple[float, flo
         print(f"  {'PSS per process (shared pages split), median':<46}{statistics.median(pss):>8.1f}   total {sum(pss):.0f}")
 
     print(f"\n4) throughput: {args.executions} executions of {THREE} steps started at once "
-          f"({args.throughput_rounds} rounds; executions/s, higher is better)")
+          f"({args.throughput_rounds} rounds; executions/s, higher is better; the first burst,\n"
+          "   which starts the runtime processes and is not in the median, after the samples)")
     rates = out["throughput"]
     for label in ("Node", "Python"):
         values = rates[label]
