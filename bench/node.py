@@ -271,6 +271,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             serving("Python", python_template(tmp), tmp, args, {}) as python,
         ):
             print("cold starts", file=sys.stderr)
+            out["load"] = {"cold": os.getloadavg()[0]}
             for n in range(1, args.cold_starts + 1):
                 function = f"Cold{n}"
                 before = node.cold_starts(function)
@@ -289,6 +290,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             out["first_after_start"] = out["cold"][0] if out["cold"] else None
 
             print(f"{args.steps} steps", file=sys.stderr)
+            out["load"]["steps"] = os.getloadavg()[0]
             node.invoke("Sequential", 1), python.invoke("Sequential", 1)  # warm: a runtime process, imports
             systems: dict[str, Callable[[], float]] = {
                 "perdure": lambda: warm_invoke(node, args.steps, out),
@@ -301,6 +303,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                     out["steps"].setdefault(name, []).append(systems[name]())
 
             print("throughput", file=sys.stderr)
+            out["load"]["throughput"] = os.getloadavg()[0]
             servers = [node, python]
             for server in servers:  # the first burst starts the runtime processes and warms the imports
                 out["first_burst"][server.label] = server.throughput(args.executions)
@@ -346,7 +349,8 @@ def report(out: dict[str, Any], args: argparse.Namespace, load: tuple[float, flo
 
     steps = out["steps"]
     perdure, local, python = (statistics.median(steps[k]) for k in ("perdure", "local", "python"))
-    print(f"\n1) one execution of {args.steps} sequential steps, start to result ({args.rounds} rounds; ms)")
+    print(f"\n1) one execution of {args.steps} sequential steps, start to result ({args.rounds} rounds; ms; "
+          f"load {out['load']['steps']:.2f})")
     rows = [
         ("perdure serve, TypeScript (boto3 Invoke)", perdure, steps["perdure"]),
         ("AWS LocalDurableTestRunner (JS, in memory)", local, steps["local"]),
@@ -359,7 +363,8 @@ def report(out: dict[str, Any], args: argparse.Namespace, load: tuple[float, flo
     verdict = "MET" if perdure <= local else "NOT MET"
     print(f"  ratio perdure / local runner: {perdure / local:.2f}x (target <= 1.0x: {verdict})")
 
-    print("\n2) cold start of a Node runtime process: a 1-step execution, synchronous Invoke (ms)")
+    print(f"\n2) cold start of a Node runtime process: a 1-step execution, synchronous Invoke (ms; "
+          f"load {out['load']['cold']:.2f})")
     cold, warm = out["cold"], out["warm"]
     if out.get("first_after_start") is not None:
         print(f"  {'first invocation after perdure serve started':<46}{out['first_after_start'] * 1000:>8.1f}")
@@ -384,7 +389,7 @@ def report(out: dict[str, Any], args: argparse.Namespace, load: tuple[float, flo
         print(f"  {'PSS per process (shared pages split), median':<46}{statistics.median(pss):>8.1f}   total {sum(pss):.0f}")
 
     print(f"\n4) throughput: {args.executions} executions of {THREE} steps started at once "
-          f"({args.throughput_rounds} rounds; executions/s, higher is better; the first burst,\n"
+          f"({args.throughput_rounds} rounds; load {out['load']['throughput']:.2f}; executions/s, higher is better; the first burst,\n"
           "   which starts the runtime processes and is not in the median, after the samples)")
     rates = out["throughput"]
     for label in ("Node", "Python"):
