@@ -60,7 +60,8 @@ THREADS = 32
 PROCESSES = max(2, min(8, (os.cpu_count() or 1) + 1))
 # Sandbox processes (Node, custom runtimes) each worker process may run at once, one
 # invocation each, as Lambda runs one invocation per sandbox. Each is a runtime process
-# of its own (Node: about 60 MB), so this bounds memory: PROCESSES x SANDBOXES of them.
+# of its own (Node: about 110 MB resident, 55 MB with shared pages split; bench/node.py),
+# so this bounds memory: PROCESSES x SANDBOXES of them.
 SANDBOXES = int(os.environ.get("PERDURE_SANDBOXES", "8") or 8)
 EARLY_EXIT_S = 5.0  # a worker process that dies this young, idle, is replaced after a pause
 # Exit status of a worker process whose start re-ran a script that starts a Runtime.
