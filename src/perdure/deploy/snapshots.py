@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final
 
-from perdure.deploy.functions import FunctionSpec
+from perdure.deploy.functions import DEFAULT_MEMORY_MB, FunctionSpec
 
 MAX_SNAPSHOT_BYTES: Final = 256 * 1024 * 1024  # Lambda's unzipped limit is 250 MB
 # Never part of a snapshot: caches, virtual environments, version control.
@@ -46,8 +46,10 @@ class Snapshot:
 
 
 def config_of(spec: FunctionSpec) -> dict[str, Any]:
-    """The settings a version keeps (everything but where the code is)."""
-    return {
+    """The settings a version keeps (everything but where the code is). The runtime,
+    memory size and source maps are written only where they differ from a Python
+    function's defaults, so a Python function's settings read as they always have."""
+    config: dict[str, Any] = {
         "Handler": spec.handler,
         "Timeout": spec.timeout_s,
         "Environment": dict(sorted(spec.environment.items())),
@@ -62,6 +64,13 @@ def config_of(spec: FunctionSpec) -> dict[str, Any]:
         "Layers": len(spec.layers),
         "Source": str(spec.code_uri) if spec.code_uri else None,
     }
+    if spec.runtime is not None:
+        config["Runtime"] = spec.runtime
+    if spec.memory_mb != DEFAULT_MEMORY_MB:
+        config["MemorySize"] = spec.memory_mb
+    if spec.source_maps:
+        config["SourceMaps"] = True
+    return config
 
 
 def spec_from_config(name: str, version: int, config: str, root: Path | None) -> FunctionSpec:
@@ -84,6 +93,9 @@ def spec_from_config(name: str, version: int, config: str, root: Path | None) ->
         auto_publish_alias=data.get("AutoPublishAlias"),
         description=data.get("Description") or "",
         version=str(version),
+        runtime=data.get("Runtime"),
+        memory_mb=int(data.get("MemorySize") or DEFAULT_MEMORY_MB),
+        source_maps=bool(data.get("SourceMaps")),
     )
 
 
