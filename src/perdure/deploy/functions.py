@@ -36,6 +36,8 @@ class FunctionSpec:
     ``layers`` go on ``NODE_PATH`` as ``nodejs/node_modules``; for a custom runtime
     (``provided.*``) ``code_uri`` holds an executable ``bootstrap``. ``source_maps``:
     stack traces name the TypeScript sources (the build wrote source maps).
+    ``build_source``: for a function built with esbuild, the directory the build reads
+    (the template's ``CodeUri``), which ``perdure serve --watch`` watches.
     """
 
     name: str
@@ -56,6 +58,7 @@ class FunctionSpec:
     runtime: str | None = None
     memory_mb: int = DEFAULT_MEMORY_MB
     source_maps: bool = False
+    build_source: Path | None = None
 
     @property
     def language(self) -> str:

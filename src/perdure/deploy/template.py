@@ -570,6 +570,7 @@ def _read_function(
             code = _asset_path(resource)  # CDK: the asset's local directory
         code_uri = reader.code_dir("Code", code)
 
+    source_dir = code_uri
     code_uri, source_maps = _built_code(reader, resource, runtime, code_uri, builds)
     name = reader.name(props)
     handler = reader.handler(props, runtime)
@@ -616,4 +617,5 @@ def _read_function(
         runtime=None if runtime is None or runtime.startswith("python") else runtime,
         memory_mb=memory,
         source_maps=source_maps,
+        build_source=source_dir if code_uri != source_dir else None,
     )
