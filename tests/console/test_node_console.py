@@ -17,7 +17,8 @@ from tests.support import NODE_TEMPLATE, Server, callback_ids, wait_for_event, w
 
 @pytest.fixture(scope="module")
 def node_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    server = Server(tmp_path_factory.mktemp("node-console") / "perdure.db", template=NODE_TEMPLATE).start()
+    server = Server(tmp_path_factory.mktemp("node-console") / "perdure.db", template=NODE_TEMPLATE)
+    server.start()
     try:
         yield server
     finally:
