@@ -17,7 +17,14 @@ from botocore.exceptions import ClientError
 
 from perdure.store import open_store
 from tests.logs.test_logs import client as aws_client
-from tests.support import NODE_TEMPLATE, Server, callback_ids, history, wait_for_event, wait_for_status
+from tests.support import (
+    NODE_TEMPLATE,
+    Server,
+    callback_ids,
+    history,
+    wait_for_event,
+    wait_for_status,
+)
 
 
 @pytest.fixture(scope="module")
