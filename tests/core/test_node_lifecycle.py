@@ -118,7 +118,7 @@ def test_pause_and_resume_a_node_execution(node_server: Server) -> None:
     assert types(history(client, arn)).count("InvocationCompleted") == 1
     client.resume_durable_execution(DurableExecutionArn=arn, Reason="done")
     execution = wait_for_status(client, arn)
-    assert execution["Status"] == "SUCCEEDED" and json.loads(execution["Result"]) == {"before": "v1", "after": "after"}
+    assert execution["Status"] == "SUCCEEDED" and json.loads(execution["Result"]) == {"before": "v1", "after": "after", "ranBy": ""}
     events = types(history(client, arn))
     assert events.index("ExecutionPaused") < events.index("WaitSucceeded") < events.index("ExecutionResumed")
 
