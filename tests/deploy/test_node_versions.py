@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -113,3 +115,22 @@ def test_serve_watch_publishes_a_node_function_when_its_source_is_saved(tmp_path
         assert answer(client, running, "old")["code"] == "v1"
     finally:
         server.stop()
+
+
+def test_processes_loading_one_template_at_once_share_its_build(tmp_path: Path) -> None:
+    """``perdure serve`` and its workers each build the template's functions when they
+    start: the builds take turns and every one of them ends with the whole bundle."""
+    project = node_project(tmp_path)
+    script = (
+        "import sys\nfrom perdure.deploy import load_template\n"
+        "spec = load_template(sys.argv[1])['NodeEcho']\n"
+        "print((spec.code_uri / 'app.js').stat().st_size)\n"
+    )
+    loads = [
+        subprocess.Popen([sys.executable, "-c", script, str(project / "template.yaml")],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    outcomes = [load.communicate(timeout=120) for load in loads]
+    assert all(load.returncode == 0 for load in loads), [err[-2000:] for _, err in outcomes]
+    assert len({out for out, _ in outcomes}) == 1 and int(outcomes[0][0]) > 100_000
