@@ -134,13 +134,15 @@ def credential(
 
 
 @contextmanager
-def serving_with_auth(tmp: Path, *credentials: str) -> Iterator[Serve]:
+def serving_with_auth(tmp: Path, *credentials: str, template: Path = HANDLERS / "template.yaml") -> Iterator[Serve]:
     """``perdure serve --auth`` on a SQLite file in ``tmp``, its auth file holding these
     credentials and readable by its owner only, for the duration of the block."""
     auth = tmp / "auth.toml"
     auth.write_text("\n".join(credentials))
     auth.chmod(0o600)
-    serve = Serve(f"sqlite:///{tmp / 'db.sqlite'}", tmp / "serve.log", "--workers", "1", "--auth", str(auth)).start()
+    serve = Serve(
+        f"sqlite:///{tmp / 'db.sqlite'}", tmp / "serve.log", "--workers", "1", "--auth", str(auth), template=template
+    ).start()
     try:
         yield serve
     finally:
