@@ -18,6 +18,7 @@ from tests.support import (
     credential,
     history,
     serving_with_auth,
+    wait_for_event,
     wait_for_status,
 )
 
@@ -49,6 +50,7 @@ def test_node_functions_run_while_clients_must_sign(tmp_path: Path) -> None:
 
         waiting = admin.invoke(FunctionName="NodeApproval", InvocationType="Event", Payload=b"{}")["DurableExecutionArn"]
         [approve] = callback_ids(admin, waiting, 1)
+        wait_for_event(admin, waiting, "InvocationCompleted")  # suspended on the callback
         before = len(history(admin, waiting))
 
         # From inside a Node sandbox: a checkpoint for another execution, to the sandbox's
