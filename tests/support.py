@@ -20,6 +20,10 @@ from botocore.config import Config
 
 ROOT = Path(__file__).resolve().parent.parent
 HANDLERS = ROOT / "tests" / "handlers"
+# Node functions (TypeScript, bundled with esbuild from the repository's node_modules)
+# beside Python ones that call them and are called by them.
+NODE_FEATURES = ROOT / "tests" / "fixtures" / "node-features"
+NODE_TEMPLATE = NODE_FEATURES / "template.yaml"
 
 
 def free_port() -> int:
@@ -130,13 +134,15 @@ def credential(
 
 
 @contextmanager
-def serving_with_auth(tmp: Path, *credentials: str) -> Iterator[Serve]:
+def serving_with_auth(tmp: Path, *credentials: str, template: Path = HANDLERS / "template.yaml") -> Iterator[Serve]:
     """``perdure serve --auth`` on a SQLite file in ``tmp``, its auth file holding these
     credentials and readable by its owner only, for the duration of the block."""
     auth = tmp / "auth.toml"
     auth.write_text("\n".join(credentials))
     auth.chmod(0o600)
-    serve = Serve(f"sqlite:///{tmp / 'db.sqlite'}", tmp / "serve.log", "--workers", "1", "--auth", str(auth)).start()
+    serve = Serve(
+        f"sqlite:///{tmp / 'db.sqlite'}", tmp / "serve.log", "--workers", "1", "--auth", str(auth), template=template
+    ).start()
     try:
         yield serve
     finally:
@@ -174,3 +180,15 @@ def wait_for_event(client: Any, arn: str, event_type: str, timeout: float = 30) 
                 return event
         time.sleep(0.1)
     raise AssertionError(f"no {event_type} event within {timeout} s: {json.dumps(history(client, arn), default=str)[:3000]}")
+
+
+def callback_ids(client: Any, arn: str, count: int, timeout: float = 30) -> list[str]:
+    """The ids of the execution's first ``count`` callbacks, once it has started that many."""
+    deadline = time.monotonic() + timeout
+    while True:
+        ids = [e["CallbackStartedDetails"]["CallbackId"] for e in history(client, arn) if e["EventType"] == "CallbackStarted"]
+        if len(ids) >= count:
+            return ids[:count]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{arn} started {len(ids)} callback(s) within {timeout} s, not {count}")
+        time.sleep(0.1)

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
         parse_qualified_name,
         qualified_arn,
     )
-    from perdure.deploy.esbuild import BuildError
+    from perdure.deploy.esbuild import BUILD_DIR, BuildError
     from perdure.deploy.functions import (
         CUSTOM_RUNTIMES,
         MAX_EXECUTION_TIMEOUT_S,
@@ -55,7 +55,7 @@ if TYPE_CHECKING:
 
 DOORS = {
     "arns": ["DEFAULT_ACCOUNT", "DEFAULT_REGION", "LATEST", "function_arn", "parse_qualified_name", "qualified_arn"],
-    "esbuild": ["BuildError"],
+    "esbuild": ["BUILD_DIR", "BuildError"],
     "functions": ["CUSTOM_RUNTIMES", "MAX_EXECUTION_TIMEOUT_S", "NODE_RUNTIMES", "FunctionSpec"],
     "node_toolchain": ["MIN_NODE_MAJOR", "NodeToolchain", "NodeUnavailable", "find_node", "install_ric", "node_home", "ric_entry"],
     "snapshots": ["SnapshotError", "cache_dir_for", "take_snapshot"],
@@ -63,6 +63,7 @@ DOORS = {
     "versions": ["Target", "VersionKeeper", "Versions", "executed_version", "publish", "publish_all", "set_alias"],
 }
 __all__ = [
+    "BUILD_DIR",
     "CUSTOM_RUNTIMES",
     "DEFAULT_ACCOUNT",
     "DEFAULT_REGION",

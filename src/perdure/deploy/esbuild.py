@@ -14,6 +14,7 @@ directory's, as npm finds it), else ``esbuild`` on ``PATH``.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -104,8 +105,18 @@ def build_key(code_dir: Path, properties: Mapping[str, Any]) -> str:
 
 def build(code_dir: Path, properties: Mapping[str, Any], template_dir: Path, toolchain: NodeToolchain) -> Path:
     """Bundle ``code_dir``'s entry points; returns the output directory. A failure raises
-    ``BuildError`` with esbuild's message, which names the file, line and column."""
+    ``BuildError`` with esbuild's message, which names the file, line and column.
+
+    Processes that load one template at once (``perdure serve`` and its ``perdure
+    worker`` processes) take turns: each build holds a lock file beside its output."""
     out_dir = template_dir / BUILD_DIR / build_key(code_dir, properties)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    with open(out_dir.with_name(out_dir.name + ".lock"), "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        return _build_locked(code_dir, properties, out_dir, toolchain)
+
+
+def _build_locked(code_dir: Path, properties: Mapping[str, Any], out_dir: Path, toolchain: NodeToolchain) -> Path:
     staging = out_dir.with_name(out_dir.name + ".new")
     shutil.rmtree(staging, ignore_errors=True)
     args = esbuild_arguments(properties, staging)
@@ -122,6 +133,9 @@ def build(code_dir: Path, properties: Mapping[str, Any], template_dir: Path, too
     if result.returncode != 0:
         message = (result.stderr or result.stdout).strip() or f"esbuild exited with status {result.returncode}"
         raise BuildError(f"esbuild failed in {code_dir}:\n{message}")
+    if str(properties.get("Format", "cjs")).lower() == "esm" and not _strings(properties, "OutExtension"):
+        # Node reads .js as ESM only inside a "type": "module" package, as SAM's builds do.
+        (staging / "package.json").write_text('{"type": "module"}\n', encoding="utf-8")
     # Replace the previous build in one step, so a running sandbox never sees half a build.
     old = out_dir.with_name(out_dir.name + ".old")
     shutil.rmtree(old, ignore_errors=True)
@@ -129,7 +143,4 @@ def build(code_dir: Path, properties: Mapping[str, Any], template_dir: Path, too
         out_dir.rename(old)
     staging.rename(out_dir)
     shutil.rmtree(old, ignore_errors=True)
-    if str(properties.get("Format", "cjs")).lower() == "esm" and not _strings(properties, "OutExtension"):
-        # Node reads .js as ESM only inside a "type": "module" package, as SAM's builds do.
-        (out_dir / "package.json").write_text('{"type": "module"}\n', encoding="utf-8")
     return out_dir

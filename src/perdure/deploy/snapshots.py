@@ -46,8 +46,10 @@ class Snapshot:
 
 
 def config_of(spec: FunctionSpec) -> dict[str, Any]:
-    """The settings a version keeps (everything but where the code is)."""
-    return {
+    """The settings a version keeps (everything but where the code is). The runtime,
+    memory size and source maps are written only where they differ from a Python
+    function's defaults, so a Python function's settings read as they always have."""
+    config: dict[str, Any] = {
         "Handler": spec.handler,
         "Timeout": spec.timeout_s,
         "Environment": dict(sorted(spec.environment.items())),
@@ -61,10 +63,14 @@ def config_of(spec: FunctionSpec) -> dict[str, Any]:
         "Description": spec.description,
         "Layers": len(spec.layers),
         "Source": str(spec.code_uri) if spec.code_uri else None,
-        # Only where they differ from a Python function's, so Python versions keep their settings.
-        **({"Runtime": spec.runtime, "SourceMaps": spec.source_maps} if spec.runtime else {}),
-        **({"MemorySize": spec.memory_mb} if spec.memory_mb != DEFAULT_MEMORY_MB else {}),
     }
+    if spec.runtime is not None:
+        config["Runtime"] = spec.runtime
+    if spec.memory_mb != DEFAULT_MEMORY_MB:
+        config["MemorySize"] = spec.memory_mb
+    if spec.source_maps:
+        config["SourceMaps"] = True
+    return config
 
 
 def spec_from_config(name: str, version: int, config: str, root: Path | None) -> FunctionSpec:

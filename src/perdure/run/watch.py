@@ -10,12 +10,13 @@ the versions they started on.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from perdure.deploy import FunctionSpec, SnapshotError, TemplateError, publish
+from perdure.deploy import BUILD_DIR, FunctionSpec, SnapshotError, TemplateError, publish
 from perdure.run.runtime import Runtime
 
 log = logging.getLogger("perdure.watch")
@@ -24,6 +25,8 @@ DEBOUNCE_MS = 150  # a save often writes several times: one publish for them all
 
 
 def watched_paths(template: Path, functions: dict[str, FunctionSpec]) -> list[Path]:
+    """The template, each function's code (for a built function, the build's sources,
+    not its output) and layers."""
     paths = {template.resolve()}
     for spec in functions.values():
         if spec.code_uri is not None and spec.source_uri is None:
@@ -66,6 +69,8 @@ class Watcher:
         )
 
         def keep(change: watchfiles.Change, path: str) -> bool:
+            if f"{os.sep}{BUILD_DIR}{os.sep}" in path:  # what a reload builds, under a watched directory
+                return False
             return ignore(change, path) and not path.endswith((".db", "-wal", "-shm", "-journal", ".wlock"))
 
         while not self._stop.is_set():
