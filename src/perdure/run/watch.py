@@ -62,11 +62,7 @@ class Watcher:
 
         assert self._runtime is not None
         # The code cache and a SQLite database may sit under a watched directory.
-        # Builds (.perdure/build) are written by the reload a change starts: not a change.
-        ignore = watchfiles.DefaultFilter(
-            ignore_dirs=(*watchfiles.DefaultFilter.ignore_dirs, ".perdure"),
-            ignore_paths=[str(self._runtime.engine.versions.cache)],
-        )
+        ignore = watchfiles.DefaultFilter(ignore_paths=[str(self._runtime.engine.versions.cache)])
 
         def keep(change: watchfiles.Change, path: str) -> bool:
             if f"{os.sep}{BUILD_DIR}{os.sep}" in path:  # what a reload builds, under a watched directory
