@@ -74,14 +74,15 @@ def test_a_node_version_keeps_its_bundle_after_the_source_changes(tmp_path: Path
         fresh = client.invoke(FunctionName="NodeApproval", InvocationType="Event", Payload=b"{}")
         assert fresh["ResponseMetadata"]["HTTPHeaders"]["x-amz-executed-version"] == "2"
         assert answer(client, fresh["DurableExecutionArn"], "new")["code"] == "v2"
+        # An alias pins new executions to a version of the Node function. (Made while the
+        # pinned execution still runs on version 1: a version nothing uses any more, no
+        # execution and no alias, is pruned once a newer one exists.)
+        alias = client.create_alias(FunctionName="NodeApproval", Name="stable", FunctionVersion="1")
+        assert alias["AliasArn"].endswith(":function:NodeApproval:stable")
         # The execution pinned to version 1 ends on version 1's bundle.
         old = answer(client, pinned, "old")
         assert (old["code"], old["prepared"], old["approvedBy"]) == ("v1", "v1", '"old"')
         assert client.get_durable_execution(DurableExecutionArn=pinned)["Version"] == "1"
-
-        # An alias pins new executions to a version of the Node function.
-        alias = client.create_alias(FunctionName="NodeApproval", Name="stable", FunctionVersion="1")
-        assert alias["AliasArn"].endswith(":function:NodeApproval:stable")
         via_alias = client.invoke(FunctionName="NodeApproval", Qualifier="stable", InvocationType="Event", Payload=b"{}")
         assert ":function:NodeApproval:1/durable-execution/" in via_alias["DurableExecutionArn"]
         assert answer(client, via_alias["DurableExecutionArn"], "alias")["code"] == "v1"
