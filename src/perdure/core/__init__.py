@@ -25,11 +25,13 @@ if TYPE_CHECKING:
         Outcome,
         open_engine,
     )
+    from perdure.core.history import to_wire
     from perdure.core.transitions import TERMINAL, Effects, apply_update, public_operation
 
 DOORS = {
     "batch": ["OPEN", "Batch", "Listener", "execution_not_found", "require_execution"],
     "devtime": ["ENV", "scaled_due"],
+    "history": ["to_wire"],
     "transitions": ["TERMINAL", "Effects", "apply_update", "public_operation"],
     "engine": ["ACCOUNT", "MAX_INPUT_BYTES", "REGION", "Engine", "Invocation", "Outcome", "open_engine"],
 }
@@ -52,5 +54,6 @@ __all__ = [
     "public_operation",
     "require_execution",
     "scaled_due",
+    "to_wire",
 ]
 __getattr__ = lazy_exports(__name__, DOORS)

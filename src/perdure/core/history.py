@@ -27,6 +27,19 @@ def make_event(event_type: str, event_id: int, now_ms: int, op: dict[str, Any] |
     return event
 
 
+def to_wire(value: Any) -> Any:
+    """Epoch-millisecond ``*Timestamp`` fields become epoch seconds, as rest-json sends
+    them (the HTTP API and the Runtime API servers answer with this)."""
+    if isinstance(value, dict):
+        return {
+            k: (v / 1000 if k.endswith("Timestamp") and isinstance(v, int) else to_wire(v))
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [to_wire(v) for v in value]
+    return value
+
+
 def payload(value: str | None) -> dict[str, Any]:
     """An EventResult/EventInput: ``{"Payload": text, "Truncated": false}``."""
     return {"Truncated": False} if value is None else {"Payload": value, "Truncated": False}

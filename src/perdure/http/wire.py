@@ -17,7 +17,7 @@ import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import Response
 
-from perdure.core import MAX_INPUT_BYTES
+from perdure.core import MAX_INPUT_BYTES, to_wire
 from perdure.deploy import executed_version, function_arn
 from perdure.errors import InvalidParameterValue, RequestTooLarge
 from perdure.store import ExecutionRow
@@ -33,18 +33,6 @@ DRAIN_LIMIT_BYTES = 64 * 1024 * 1024
 STATUSES = {"RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED", "PAUSING", "PAUSED"}
 
 Handler = Callable[[Request, str, str], Awaitable[Response]]
-
-
-def to_wire(value: Any) -> Any:
-    """Epoch-millisecond ``*Timestamp`` fields become epoch seconds, as rest-json expects."""
-    if isinstance(value, dict):
-        return {
-            k: (v / 1000 if k.endswith("Timestamp") and isinstance(v, int) else to_wire(v))
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [to_wire(v) for v in value]
-    return value
 
 
 def execution_summary(row: ExecutionRow) -> dict[str, Any]:

@@ -223,18 +223,24 @@ def record_from_logging(
     return _finish(inv, body, place, ts_ms, level)
 
 
+def json_object(line: str) -> dict[str, Any] | None:
+    """The line as a JSON object, if it is one (Lambda's JSON log format keeps its fields)."""
+    stripped = line.strip()
+    if not (stripped.startswith("{") and stripped.endswith("}")):
+        return None
+    try:
+        parsed = json.loads(stripped)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
 def record_from_line(
     inv: InvocationLog, stream: str, line: str, frame: FrameType | None, place: Place | None = None
 ) -> NewLogRecord:
     ts_ms = int(time.time() * 1000)
-    parsed: Any = None
-    stripped = line.strip()
-    if stripped.startswith("{") and stripped.endswith("}"):
-        try:
-            parsed = json.loads(stripped)
-        except ValueError:
-            parsed = None
-    if isinstance(parsed, dict):
+    parsed = json_object(line)
+    if parsed is not None:
         body = parsed  # a JSON line keeps its own fields
         body.setdefault("timestamp", iso_ms(ts_ms))
         raw_level = body.get("level")

@@ -10,11 +10,10 @@ from stderr, as CloudWatch keeps a runtime's raw output.
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
-from perdure.logs.capture import MAX_MESSAGE_CHARS, iso_ms, level_name
+from perdure.logs.capture import MAX_MESSAGE_CHARS, iso_ms, json_object, level_name
 from perdure.store import NewLogRecord
 
 TEXT_LEVELS = frozenset({"TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"})
@@ -30,15 +29,7 @@ def _text_fields(line: str) -> dict[str, Any] | None:
 def record_from_runtime_line(arn: str, request_id: str, stream: str, line: str) -> NewLogRecord:
     """The record of one line a runtime process wrote while running ``request_id``."""
     ts_ms = int(time.time() * 1000)
-    body: dict[str, Any] | None = None
-    stripped = line.strip()
-    if stripped.startswith("{") and stripped.endswith("}"):
-        try:
-            parsed = json.loads(stripped)
-        except ValueError:
-            parsed = None
-        if isinstance(parsed, dict):
-            body = parsed
+    body = json_object(line)
     if body is None:
         body = _text_fields(line)
     if body is None:

@@ -27,6 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from perdure.core import to_wire
 from perdure.errors import InvalidParameterValue, ServiceError
 
 log = logging.getLogger("perdure.runtime_api")
@@ -62,18 +63,6 @@ class DurableCalls:
     ) -> None:
         self.checkpoint = checkpoint
         self.get_state = get_state
-
-
-def _wire_times(value: Any) -> Any:
-    """Epoch-millisecond ``*Timestamp`` fields as epoch seconds, as rest-json sends them."""
-    if isinstance(value, dict):
-        return {
-            k: (v / 1000 if k.endswith("Timestamp") and isinstance(v, int) else _wire_times(v))
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [_wire_times(v) for v in value]
-    return value
 
 
 class _Server(ThreadingHTTPServer):
@@ -292,4 +281,4 @@ class RuntimeApi:
             error = ServiceError(f"perdure could not complete {call}: {exc}")
             self._send(h, error.status, error.to_body(), {"x-amzn-ErrorType": error.code, "x-amzn-RequestId": request_id})
             return
-        self._send(h, 200, _wire_times(response), {"x-amzn-RequestId": request_id})
+        self._send(h, 200, to_wire(response), {"x-amzn-RequestId": request_id})
